@@ -1,0 +1,253 @@
+"""Adapters that put any assistant under test behind one async interface.
+
+Errors, by whose fault they are:
+
+    BotdrillError
+    ├── TargetError                the target named by the user cannot be loaded (config's fault)
+    └── AssistantError             the assistant under test failed on a turn (recorded, never raised out)
+        ├── AssistantTimeout       it did not answer within the time limit
+        └── AssistantProtocolError it answered something that is not a reply
+
+An `AssistantError` is data: the runner records its type and message on the dialogue and goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import ValidationError
+
+from botdrill.scenarios import BotdrillError
+
+from ._types import Message, Reply
+
+
+class TargetError(BotdrillError):
+    """The `--target` could not be imported or is not something botdrill can talk to."""
+
+    code = "target_invalid"
+
+
+class AssistantError(BotdrillError):
+    """The assistant under test failed on a turn; recorded on the dialogue, the run goes on."""
+
+    code = "assistant_error"
+
+
+class AssistantTimeout(AssistantError):
+    """The assistant under test did not answer in time."""
+
+    code = "assistant_timeout"
+
+
+class AssistantProtocolError(AssistantError):
+    """The assistant under test returned something that is not a reply."""
+
+    code = "assistant_protocol"
+
+
+@runtime_checkable
+class Assistant(Protocol):
+    """What botdrill talks to: one async call per assistant turn."""
+
+    name: str
+
+    async def respond(self, messages: list[Message], *, thread_id: str) -> Reply:
+        """The assistant's reply to the conversation so far."""
+
+
+@runtime_checkable
+class BatchAssistant(Protocol):
+    """An assistant that can answer a whole cohort of dialogues in one call (the fast path)."""
+
+    name: str
+
+    def respond_batch(self, requests: Sequence[tuple[str, list[Message]]]) -> list[Reply]:
+        """One reply per `(thread_id, messages)`."""
+
+    def forget(self, thread_id: str) -> None:
+        """Drop the state kept for a finished conversation."""
+
+
+_REPLY_KEYS = {"text", "intent", "slots", "handoff"}
+
+
+def coerce_reply(value: object) -> Reply:
+    """Turn what a target returned into a `Reply`.
+
+    Accepts a string, a `Reply`, or a dict with `text` and optionally `intent`, `slots` and `handoff`
+    (other keys are kept under `raw`).
+
+    Raises:
+        AssistantProtocolError: anything else, with what was wrong.
+    """
+    if isinstance(value, Reply):
+        return value
+    if isinstance(value, str):
+        return Reply(text=value)
+    if isinstance(value, dict):
+        if not isinstance(value.get("text"), str):
+            raise AssistantProtocolError(
+                f"a reply dict needs a string 'text'; got keys {sorted(map(str, value))}")
+        extra = {k: v for k, v in value.items() if k not in _REPLY_KEYS}
+        slots = value.get("slots")
+        if isinstance(slots, dict):
+            slots = {str(k): str(v) for k, v in slots.items() if v is not None}
+        try:
+            return Reply(text=value["text"], intent=value.get("intent"), slots=slots,
+                         handoff=value.get("handoff"), raw=extra or None)
+        except ValidationError as exc:
+            problem = exc.errors(include_url=False)[0]
+            field = ".".join(str(p) for p in problem["loc"])
+            raise AssistantProtocolError(f"reply field {field!r}: {problem['msg']}") from None
+    raise AssistantProtocolError(
+        f"a reply must be a str or a dict with 'text'; got {type(value).__name__}")
+
+
+class CallableAssistant:
+    """A plain function, sync or async, that takes OpenAI-style messages and returns a string or dict.
+
+    `thread_id` is passed by name only if the function declares it (or takes `**kwargs`). A sync function
+    runs in a worker thread so a slow one does not stall the other dialogues.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
+        self._fn = fn
+        self.name = name or getattr(fn, "__qualname__", type(fn).__name__)
+        target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)
+        self._is_async = inspect.iscoroutinefunction(target)
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            params = {}  # type: ignore[assignment]
+        self._wants_thread = "thread_id" in params or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+    async def respond(self, messages: list[Message], *, thread_id: str) -> Reply:
+        kwargs = {"thread_id": thread_id} if self._wants_thread else {}
+        conversation = [dict(m) for m in messages]  # the target may mutate its copy
+        if self._is_async:
+            result = await self._fn(conversation, **kwargs)
+        else:
+            result = await asyncio.to_thread(self._fn, conversation, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        return coerce_reply(result)
+
+
+class GraphAssistant:
+    """A compiled LangGraph graph whose state has a `messages` list (MessagesState or alike).
+
+    The graph gets the conversation as `{"messages": [...]}` and `configurable.thread_id`; if it has a
+    checkpointer it keeps its own history, so only the newest user message is sent. Its reply is the last
+    message's content; `intent`, `slots` and `handoff` keys of the output state are taken when present, and
+    an `__interrupt__` (a graph pausing for a person) counts as a hand-off.
+    """
+
+    def __init__(self, graph: Any, *, name: str | None = None) -> None:
+        self._graph = graph
+        self.name = name or getattr(graph, "name", None) or "langgraph"
+        self._stateful = getattr(graph, "checkpointer", None) is not None
+
+    async def respond(self, messages: list[Message], *, thread_id: str) -> Reply:
+        sent = messages[-1:] if self._stateful else messages
+        config = {"configurable": {"thread_id": thread_id}}
+        output = await self._graph.ainvoke({"messages": [dict(m) for m in sent]}, config=config)
+        if not isinstance(output, dict) or not output.get("messages"):
+            raise AssistantProtocolError("the graph's output state has no 'messages'")
+        last = output["messages"][-1]
+        content = last.get("content") if isinstance(last, dict) else getattr(last, "content", None)
+        if isinstance(content, list):  # content blocks
+            content = "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+        if not isinstance(content, str):
+            raise AssistantProtocolError("the graph's last message has no text content")
+        handoff = output.get("handoff")
+        if output.get("__interrupt__"):
+            handoff = True
+        return coerce_reply({"text": content, "intent": output.get("intent"), "slots": output.get("slots"),
+                             "handoff": handoff})
+
+
+def _is_graph(obj: object) -> bool:
+    return hasattr(obj, "ainvoke") and hasattr(obj, "get_graph")
+
+
+def as_assistant(obj: object, *, name: str | None = None) -> Assistant | BatchAssistant:
+    """Wrap a target object: an `Assistant`, a batch assistant, a compiled graph or a callable.
+
+    Raises:
+        TargetError: the object is none of these.
+    """
+    if isinstance(obj, (Assistant, BatchAssistant)) and not _is_graph(obj):
+        return obj
+    if _is_graph(obj):
+        return GraphAssistant(obj, name=name)
+    if callable(obj):
+        return CallableAssistant(obj, name=name)
+    raise TargetError(
+        f"target {name or obj!r} is a {type(obj).__name__}; expected a callable taking a list of messages, "
+        "or a compiled LangGraph graph")
+
+
+_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def load_target(spec: str) -> Assistant | BatchAssistant:
+    """Load the assistant under test from `module:attr` (or `reference` for the built-in bot).
+
+    The module is imported from the current directory first, as `python -m` would. Nothing is evaluated:
+    `attr` is a dotted attribute path, looked up with `getattr`.
+
+    Raises:
+        TargetError: the spec is malformed, the module cannot be imported, the attribute is missing, or the
+            object cannot be talked to; the message says what was tried.
+    """
+    if spec == "reference":
+        from ._reference import ReferenceAssistant
+
+        return ReferenceAssistant()
+    if not _SPEC.match(spec):
+        raise TargetError(f"target {spec!r} is not of the form 'module:attribute' (e.g. 'mybot:respond')")
+    module_name, attr_path = spec.split(":", 1)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise TargetError(
+            f"target {spec!r}: could not import module {module_name!r} ({exc}); looked in the current "
+            "directory and the installed packages") from None
+    except Exception as exc:  # the user's module raised while importing
+        raise TargetError(
+            f"target {spec!r}: importing module {module_name!r} raised {type(exc).__name__}: {exc}") from exc
+    obj: Any = module
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            public = sorted(n for n in dir(module) if not n.startswith("_"))[:15]
+            raise TargetError(
+                f"target {spec!r}: module {module_name!r} has no attribute {attr_path!r} "
+                f"(it has: {', '.join(public) or 'nothing public'})") from None
+    return as_assistant(obj, name=spec)
+
+
+def describe_raw(raw: object) -> str | None:
+    """`raw` as JSON text for storage, or its repr when it is not JSON-serialisable."""
+    if raw is None:
+        return None
+    try:
+        return json.dumps(raw, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return json.dumps(repr(raw))
+
+
+Responder = Callable[[list[Message], str], Awaitable[Reply]]

@@ -1,0 +1,53 @@
+"""What to simulate: scenario packs (YAML validated by pydantic), personas, goals and the sampler.
+
+    >>> from botdrill.scenarios import load_pack, sample_scenarios
+    >>> pack = load_pack("banking")
+    >>> [s.goal.intent for s in sample_scenarios(pack, 2, seed=7)] == \\
+    ...     [s.goal.intent for s in sample_scenarios(pack, 2, seed=7)]
+    True
+"""
+
+from ._errors import BotdrillError, ScenarioError
+from ._loader import builtin_packs, load_pack, pack_digest, parse_pack
+from ._models import (
+    Escalation,
+    Formality,
+    Goal,
+    IntentSpec,
+    Lexicon,
+    Pack,
+    Persona,
+    Scenario,
+    SlotSpec,
+    SlotType,
+    Verbosity,
+)
+from ._sampler import dialogue_rng, sample_scenario, sample_scenarios
+from ._values import generate_value, mentions, normalize_value, render_value
+
+__all__ = [
+    "BotdrillError",
+    "Escalation",
+    "Formality",
+    "Goal",
+    "IntentSpec",
+    "Lexicon",
+    "Pack",
+    "Persona",
+    "Scenario",
+    "ScenarioError",
+    "SlotSpec",
+    "SlotType",
+    "Verbosity",
+    "builtin_packs",
+    "dialogue_rng",
+    "generate_value",
+    "load_pack",
+    "mentions",
+    "normalize_value",
+    "pack_digest",
+    "parse_pack",
+    "render_value",
+    "sample_scenario",
+    "sample_scenarios",
+]

@@ -1,0 +1,282 @@
+"""What botdrill simulates: the pack (slots, intents, personas, lexicon) and the sampled scenarios.
+
+Every model forbids unknown keys, so a typo in a pack file is an error that names the field rather than a
+silent default. Models are plain data: nothing here imports LangGraph or talks to an assistant.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+_NAME = r"^[a-z][a-z0-9_]*$"
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Verbosity(str, Enum):
+    """How much a simulated user says per message."""
+
+    TERSE = "terse"
+    """Bare answers, no greetings: "card ending 4410"."""
+    NORMAL = "normal"
+    """A short sentence per message."""
+    VERBOSE = "verbose"
+    """Greetings, context and explanations around every answer."""
+
+
+class Formality(str, Enum):
+    """The register a simulated user writes in."""
+
+    CASUAL = "casual"
+    """Lower case, "hey", "thx"."""
+    NEUTRAL = "neutral"
+    """Plain everyday writing."""
+    FORMAL = "formal"
+    """"Good morning", "please", "thank you very much"."""
+
+
+class Persona(_Model):
+    """Who the simulated user is: the knobs that turn an agenda into behaviour.
+
+    Every knob is read in one place, the user simulator's realizer, so a persona is data and never code.
+    """
+
+    id: str = Field(pattern=_NAME)
+    """Stable identifier, stored on every dialogue."""
+    description: str
+    """One line for people reading a report."""
+    weight: float = Field(default=1.0, gt=0)
+    """Relative sampling weight among the pack's personas."""
+    patience: int = Field(default=3, ge=1, le=10)
+    """Unhelpful assistant turns (re-asks, "I didn't understand", off-topic questions) tolerated before
+    the user gives up."""
+    verbosity: Verbosity = Verbosity.NORMAL
+    """How much the user says per message."""
+    formality: Formality = Formality.NEUTRAL
+    """The register the user writes in."""
+    vagueness: float = Field(default=0.2, ge=0, le=1)
+    """Probability that the opening message does not name the problem clearly."""
+    volunteers: float = Field(default=0.3, ge=0, le=1)
+    """Probability of giving each needed slot in the opening message, before being asked."""
+    asks_for_human: float = Field(default=0.3, ge=0, le=1)
+    """Probability of asking for a person once patience is down to its last unit."""
+    typing_cps: float = Field(default=4.0, gt=0)
+    """Typing speed in characters per second, for the simulated clock."""
+
+
+class SlotType(str, Enum):
+    """How values of a slot are generated, spoken and normalised for comparison."""
+
+    CARD_LAST4 = "card_last4"
+    """Four digits."""
+    AMOUNT = "amount"
+    """A sum of money in the pack's currency; canonical form "45.50"."""
+    DATE = "date"
+    """A recent day; canonical form ISO "2026-03-14", spoken relative to the pack's reference date."""
+    CHOICE = "choice"
+    """One of the slot's listed values (merchants, payees, account types)."""
+
+
+class SlotSpec(_Model):
+    """A piece of information an intent needs, with the words users and assistants use for it."""
+
+    name: str = Field(pattern=_NAME)
+    """Slot name as stored in gold labels and slot checks."""
+    type: SlotType
+    """How values are generated and normalised."""
+    values: list[str] = Field(default_factory=list)
+    """Possible values for a `choice` slot (ignored for other types)."""
+    cues: list[str] = Field(min_length=1)
+    """Lower-case phrases that, found in an assistant message, mean it asks for this slot."""
+    answers: list[str] = Field(min_length=1)
+    """User answer templates; `{value}` marks where the value goes."""
+
+    @model_validator(mode="after")
+    def _check(self) -> SlotSpec:
+        if self.type is SlotType.CHOICE and not self.values:
+            raise ValueError("a slot of type 'choice' needs a non-empty 'values' list")
+        for template in self.answers:
+            if "{value}" not in template:
+                raise ValueError(f"answer template {template!r} has no {{value}} placeholder")
+        return self
+
+
+class Escalation(_Model):
+    """What the assistant must do about handing this intent to a person."""
+
+    expected: Literal["must", "never", "may"]
+    """`must`: a person must take over; `never`: a hand-off is an over-escalation unless the user asked for
+    one; `may`: either is acceptable."""
+    within_turns: int | None = Field(default=None, ge=1)
+    """For `must`: the hand-off is late after this many assistant turns."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Escalation:
+        if self.expected == "must" and self.within_turns is None:
+            raise ValueError("an escalation that is a 'must' needs 'within_turns'")
+        return self
+
+
+class IntentSpec(_Model):
+    """A reason a user contacts the assistant, and how the user says it."""
+
+    name: str = Field(pattern=_NAME)
+    """Gold intent label."""
+    description: str
+    """One line for people reading a report."""
+    critical: bool = False
+    """Rare but costly when missed (fraud, a lost card, a customer in crisis)."""
+    weight: float = Field(default=1.0, gt=0)
+    """Relative share in real traffic; the sampler may over-sample critical intents."""
+    slots: list[str] = Field(default_factory=list)
+    """Names of the slots the assistant needs to serve this intent."""
+    escalation: Escalation
+    """Whether and how fast this intent must reach a person."""
+    openings: list[str] = Field(min_length=3)
+    """First messages that state the problem; may hold `{slot}` placeholders that volunteer values."""
+    vague_openings: list[str] = Field(default_factory=list)
+    """First messages that hint at the problem without naming it."""
+    restatements: list[str] = Field(min_length=1)
+    """What the user says when asked to rephrase or told they were misunderstood."""
+
+
+class Lexicon(_Model):
+    """Stock phrases of the pack's users, and the cues they read in an assistant's words."""
+
+    greetings: dict[Formality, list[str]]
+    """Openers per register, prepended by verbose users ("Hi,", "Good morning,")."""
+    affirm: list[str] = Field(min_length=1)
+    """Yes, when the assistant's summary is right."""
+    negate: list[str] = Field(min_length=1)
+    """No, when it is wrong; followed by a correction."""
+    corrections: list[str] = Field(min_length=1)
+    """Correction templates with `{value}`: "no, it was {value}"."""
+    dont_know: list[str] = Field(min_length=1)
+    """When asked for something the user's goal does not include."""
+    request_human: list[str] = Field(min_length=1)
+    """Asking for a person."""
+    give_up: list[str] = Field(min_length=1)
+    """Leaving in frustration."""
+    goodbye: list[str] = Field(min_length=1)
+    """Leaving satisfied."""
+    confirm_cues: list[str] = Field(min_length=1)
+    """Lower-case phrases that mark an assistant message as asking to confirm a summary."""
+    done_cues: list[str] = Field(min_length=1)
+    """Lower-case phrases that mark the assistant as finished with the request ("anything else")."""
+    not_understood_cues: list[str] = Field(min_length=1)
+    """Lower-case phrases of an assistant that did not understand."""
+    open_question_cues: list[str] = Field(min_length=1)
+    """Lower-case phrases of an assistant asking what the problem is ("how can I help")."""
+
+
+class Pack(_Model):
+    """A scenario pack: one domain's slots, intents, personas and lexicon."""
+
+    name: str = Field(pattern=_NAME)
+    """Pack identifier, stored on every run."""
+    version: str
+    """Pack version, stored on every run."""
+    description: str
+    """One line for people."""
+    reference_date: _dt.date
+    """The simulated "today" that relative dates ("yesterday") refer to."""
+    currency_symbol: str = "£"
+    """Prefix for amounts."""
+    currency_word: str = "pounds"
+    """Word for amounts said out loud."""
+    slots: list[SlotSpec] = Field(min_length=1)
+    """Every slot any intent needs."""
+    intents: list[IntentSpec] = Field(min_length=2)
+    """The intents users come with."""
+    personas: list[Persona] = Field(min_length=1)
+    """The users."""
+    lexicon: Lexicon
+    """Stock phrases and cues."""
+
+    @field_validator("slots", "intents", "personas")
+    @classmethod
+    def _unique(cls, items: list[SlotSpec] | list[IntentSpec] | list[Persona]) -> list:  # type: ignore[type-arg]
+        seen: set[str] = set()
+        for item in items:
+            key = item.name if not isinstance(item, Persona) else item.id
+            if key in seen:
+                raise ValueError(f"duplicate name {key!r}")
+            seen.add(key)
+        return items
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Pack:
+        known = {s.name for s in self.slots}
+        for i, intent in enumerate(self.intents):
+            for slot in intent.slots:
+                if slot not in known:
+                    raise ValueError(
+                        f"intents.{i} ({intent.name}): slot {slot!r} is not declared under 'slots'"
+                    )
+            for kind in ("openings", "vague_openings", "restatements"):
+                allowed = set(intent.slots) if kind == "openings" else set()
+                for template in getattr(intent, kind):
+                    unknown = set(_PLACEHOLDER.findall(template)) - allowed
+                    if unknown:
+                        raise ValueError(
+                            f"intents.{i} ({intent.name}).{kind}: {template!r} uses "
+                            f"{', '.join(sorted('{' + u + '}' for u in unknown))}, which "
+                            + ("is not one of this intent's slots" if allowed else "is not allowed here")
+                        )
+        for template in self.lexicon.corrections:
+            if "{value}" not in template:
+                raise ValueError(f"lexicon.corrections: {template!r} has no {{value}} placeholder")
+        return self
+
+    _slots_by_name: dict[str, SlotSpec] = PrivateAttr(default_factory=dict)
+    _intents_by_name: dict[str, IntentSpec] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: object, /) -> None:
+        self._slots_by_name = {s.name: s for s in self.slots}
+        self._intents_by_name = {i.name: i for i in self.intents}
+
+    def slot(self, name: str) -> SlotSpec:
+        """The slot named `name` (KeyError if the pack has none)."""
+        return self._slots_by_name[name]
+
+    def intent(self, name: str) -> IntentSpec:
+        """The intent named `name` (KeyError if the pack has none)."""
+        return self._intents_by_name[name]
+
+
+class Goal(_Model):
+    """What one simulated user wants, with the gold answer for scoring."""
+
+    intent: str
+    """Gold intent."""
+    slots: dict[str, str] = Field(default_factory=dict)
+    """Gold slot values in canonical form (amount "45.50", date "2026-03-14")."""
+    escalation: Literal["must", "never", "may"]
+    """Whether a person must, must never or may take over."""
+    escalation_within: int | None = None
+    """For `must`: assistant turns allowed before the hand-off is late."""
+    critical: bool = False
+    """Whether the intent is one of the pack's rare, critical ones."""
+
+
+class Scenario(_Model):
+    """One dialogue to simulate: who, wanting what, with which seed."""
+
+    id: str
+    """Stable within a run: derived from the run seed and the index."""
+    index: int = Field(ge=0)
+    """Position in the run's sample."""
+    persona: Persona
+    """The user."""
+    goal: Goal
+    """What the user wants."""
+    seed: int
+    """Seed of this dialogue's random stream; the same seed gives the same words."""

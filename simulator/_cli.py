@@ -1,0 +1,200 @@
+"""The `botdrill` command line.
+
+Progress goes to stderr and results to stdout, so `botdrill sql ... --format csv > out.csv` stays clean.
+Errors that are the user's to fix print one line and exit with status 2; nothing is printed with locals
+(they may hold secrets).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from botdrill.scenarios import BotdrillError
+
+app = typer.Typer(
+    name="botdrill",
+    help="Fire drills for conversational assistants: simulated users, gold labels, failures in DuckDB.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+_out = Console(highlight=False)
+_err = Console(stderr=True, highlight=False)
+
+DbOption = Annotated[str, typer.Option("--db", envvar="BOTDRILL_DB", help="DuckDB file.")]
+
+
+def _fail(exc: BotdrillError) -> typer.Exit:
+    _err.print(Text(f"error: {exc}"), style="red")
+    return typer.Exit(code=2)
+
+
+def _cell(value: Any) -> Text:
+    # Text(...) never interprets markup: dialogue text is shown as typed.
+    if value is None:
+        return Text("")
+    if isinstance(value, float):
+        return Text(f"{value:.3f}")
+    return Text(str(value))
+
+
+@app.command()
+def run(
+    pack: Annotated[str, typer.Argument(help="Built-in pack name or pack YAML file.")] = "banking",
+    target: Annotated[str, typer.Option(help="'reference' (built-in bot) or module:attribute.")] = "reference",
+    db: DbOption = "botdrill.duckdb",
+    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Dialogues to simulate.")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same transcripts.")] = 0,
+    concurrency: Annotated[int, typer.Option(min=1, help="Dialogues in flight at once.")] = 256,
+    run_id: Annotated[str | None, typer.Option(help="Run name; re-using one resumes it.")] = None,
+    max_turns: Annotated[int, typer.Option(min=1, help="Assistant turns before a dialogue stops.")] = 12,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed per assistant reply.")] = 30.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Drill an assistant with simulated users and store every dialogue in DuckDB."""
+    from pydantic import ValidationError
+
+    from ._runner import RunConfig, run_drill
+
+    try:
+        config = RunConfig(pack=pack, target=target, db=db, n=n, seed=seed, concurrency=concurrency,
+                           run_id=run_id, max_turns=max_turns, timeout=timeout)
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False)[0]
+        _err.print(Text(f"error: --{str(problem['loc'][0]).replace('_', '-')}: {problem['msg']}"), style="red")
+        raise typer.Exit(code=2) from None
+    progress = Progress(TextColumn("[bold]drilling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=_err, disable=quiet or not _err.is_terminal, transient=False)
+    task = progress.add_task("dialogues", total=n)
+    try:
+        with progress:
+            result = run_drill(config, on_progress=lambda done, total: progress.update(task, completed=done))
+    except BotdrillError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        _err.print("interrupted: finished dialogues are stored; run again with the same --run-id to resume")
+        raise typer.Exit(code=130) from None
+    _summary(result.db, result.run_id)
+    rate = result.simulated / result.seconds if result.seconds else 0.0
+    _err.print(Text(f"{result.simulated} dialogues simulated, {result.skipped} already stored, "
+                    f"{result.seconds:.1f} s ({rate:.0f}/s)"))
+    _out.print(Text(f"Run {result.run_id} is in {result.db}. Next: botdrill sql "
+                    f"\"select * from failures where run_id = '{result.run_id}' limit 20\""))
+
+
+def _summary(db: str, run_id: str) -> None:
+    from ._store import connect
+
+    con = connect(db, read_only=True)
+    try:
+        rows = con.execute(
+            "select gold_intent, critical, dialogues, success_rate, routing_accuracy, escalation_recall, errors "
+            "from intent_summary where run_id = ? order by critical desc, gold_intent", [run_id]).fetchall()
+        total = con.execute(
+            "select count(*), avg((outcome = 'success')::int), "
+            "count(*) filter (where expected_escalation = 'must' and escalated)::double "
+            "/ nullif(count(*) filter (where expected_escalation = 'must'), 0) "
+            "from dialogues where run_id = ?", [run_id]).fetchone()
+    finally:
+        con.close()
+    table = Table(title=f"run {run_id}", title_justify="left")
+    for name, justify in (("intent", "left"), ("critical", "center"), ("dialogues", "right"),
+                          ("success", "right"), ("routing", "right"), ("escalation recall", "right"),
+                          ("errors", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for intent, critical, count, success, routing, recall, errors in rows:
+        table.add_row(Text(intent), "yes" if critical else "", str(count), f"{success:.0%}", f"{routing:.0%}",
+                      "-" if recall is None else f"{recall:.0%}", str(errors))
+    if total and total[0]:
+        table.add_section()
+        recall = "-" if total[2] is None else f"{total[2]:.0%}"
+        table.add_row("all", "", str(total[0]), f"{total[1]:.0%}", "", recall, "")
+    _out.print(table)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL to run against the database (read-only).")],
+    db: DbOption = "botdrill.duckdb",
+    format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+) -> None:
+    """Query the runs with SQL on a read-only connection."""
+    import duckdb
+
+    from ._store import StoreError, connect
+
+    if format not in ("table", "csv", "json"):
+        raise _fail(BotdrillError(f"--format must be table, csv or json, not {format!r}"))
+    if not Path(db).exists():
+        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    try:
+        con = connect(db, read_only=True)
+    except StoreError as exc:
+        raise _fail(exc) from None
+    try:
+        cursor = con.execute(query)
+        names = [d[0] for d in cursor.description] if cursor.description else []
+        rows = cursor.fetchall() if names else []
+    except duckdb.Error as exc:
+        raise _fail(BotdrillError(f"query failed: {exc}")) from None
+    finally:
+        con.close()
+    if format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(rows)
+    elif format == "json":
+        sys.stdout.write(json.dumps([dict(zip(names, r, strict=True)) for r in rows], ensure_ascii=False,
+                                    default=str, indent=1) + "\n")
+    else:
+        table = Table(*names, show_lines=False)
+        for row in rows:
+            table.add_row(*(_cell(v) for v in row))
+        _out.print(table)
+        _err.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
+
+
+@app.command()
+def runs(db: DbOption = "botdrill.duckdb") -> None:
+    """List the runs in the database with a summary of each."""
+    from ._store import StoreError, connect
+
+    if not Path(db).exists():
+        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    try:
+        con = connect(db, read_only=True)
+    except StoreError as exc:
+        raise _fail(exc) from None
+    try:
+        rows = con.execute("""
+            select r.run_id, r.created_at, r.status, r.pack, r.target, r.seed, r.n_dialogues,
+                   count(d.dialogue_id) as stored,
+                   avg(case when d.outcome = 'success' then 1.0 else 0.0 end) as success,
+                   count(*) filter (where d.expected_escalation = 'must' and d.escalated)::double
+                     / nullif(count(*) filter (where d.expected_escalation = 'must'), 0) as recall
+            from runs r left join dialogues d using (run_id)
+            group by all order by r.created_at""").fetchall()
+    finally:
+        con.close()
+    table = Table("run", "created", "status", "pack", "target", "seed", "stored", "success",
+                  "escalation recall")
+    for run_id, created, status, pack, target, seed, n, stored, success, recall in rows:
+        table.add_row(Text(run_id), f"{created:%Y-%m-%d %H:%M}", status, Text(pack), Text(target), str(seed),
+                      f"{stored}/{n}", "-" if success is None else f"{success:.0%}",
+                      "-" if recall is None else f"{recall:.0%}")
+    _out.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

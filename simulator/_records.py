@@ -1,0 +1,129 @@
+"""What a finished dialogue becomes: a scored record, its turns and its slot checks."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from botdrill.agents import GoldSlot
+
+
+class Outcome(str, Enum):
+    """How a dialogue ended, judged against its gold labels; the first that applies, in this order."""
+
+    ASSISTANT_ERROR = "assistant_error"
+    """The assistant raised, timed out or answered something that is not a reply."""
+    MISSED_ESCALATION = "missed_escalation"
+    """A person had to take over and never did."""
+    MISROUTED = "misrouted"
+    """The assistant routed to another intent than the user's."""
+    LATE_ESCALATION = "late_escalation"
+    """A person took over, but after more assistant turns than the escalation spec allows."""
+    OVER_ESCALATION = "over_escalation"
+    """The assistant handed over an intent it should have served, without being asked to."""
+    SLOT_ERROR = "slot_error"
+    """A captured slot value was wrong, or one was missing when the assistant claimed to be done."""
+    USER_GAVE_UP = "user_gave_up"
+    """The user ran out of patience and left."""
+    MAX_TURNS = "max_turns"
+    """The dialogue hit the turn limit without an end."""
+    HANDED_OFF_ON_REQUEST = "handed_off_on_request"
+    """The user asked for a person and got one: not a failure of the bot, not a success either."""
+    SUCCESS = "success"
+    """Routed right, slots right, escalated when and only when it should have."""
+
+
+EndReason = Literal["user_done", "user_gave_up", "handoff", "max_turns", "assistant_error"]
+SlotStatus = Literal["correct", "wrong", "missing", "not_exposed"]
+
+
+class TurnRecord(BaseModel):
+    """One message of a stored transcript."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    turn_idx: int
+    """0-based position in the dialogue (user and assistant messages alternate)."""
+    speaker: Literal["user", "assistant"]
+    """Who sent it."""
+    text: str
+    """The message."""
+    sim_time: float
+    """Simulated seconds since the dialogue started, when the message was sent."""
+    gold_intent: str | None = None
+    """User turns: the intent the user is pursuing."""
+    gold_acts: list[str] | None = None
+    """User turns: gold dialogue acts."""
+    gold_slots: list[GoldSlot] | None = None
+    """User turns: gold slot values with character spans into `text`."""
+    intent: str | None = None
+    """Assistant turns: the intent it exposed, if any."""
+    slots: dict[str, str] | None = None
+    """Assistant turns: the slots it exposed, if any."""
+    handoff: bool | None = None
+    """Assistant turns: whether it handed off (exposed or judged)."""
+    handoff_source: Literal["exposed", "judged"] | None = None
+    """Assistant turns: where `handoff` came from: the bot's own flag, or a judge of its words."""
+    latency_ms: float | None = None
+    """Assistant turns: wall-clock time the target took to answer."""
+    error_type: str | None = None
+    """Assistant turns that failed: the error's type; `text` is then empty."""
+
+
+class SlotCheck(BaseModel):
+    """One gold slot compared with what the assistant captured."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slot: str
+    expected: str
+    """Canonical gold value."""
+    captured: str | None
+    """What the assistant exposed, as it exposed it."""
+    captured_normalized: str | None
+    """`captured` in canonical form."""
+    status: SlotStatus
+    """`not_exposed` when the assistant exposes no slots at all, so nothing can be said."""
+
+
+class DialogueRecord(BaseModel):
+    """A finished, scored dialogue: one row of the `dialogues` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    dialogue_id: str
+    """`<run_id>-<index>`, stable across resumes."""
+    idx: int
+    scenario_id: str
+    seed: int
+    """The dialogue's own seed."""
+    persona: str
+    gold_intent: str
+    critical: bool
+    gold_slots: dict[str, str]
+    routed_intent: str | None
+    """Last intent the assistant exposed."""
+    routing_source: Literal["exposed", "none"]
+    misrouted: bool
+    expected_escalation: Literal["must", "never", "may"]
+    escalation_within: int | None
+    escalated: bool
+    escalation_turn: int | None
+    """1-based assistant turn of the hand-off."""
+    escalation_source: Literal["exposed", "judged"] | None
+    """Whether the hand-off was exposed by the bot or inferred from its words."""
+    user_requested_human: bool
+    outcome: Outcome
+    end_reason: EndReason
+    user_turns: int
+    assistant_turns: int
+    slot_errors: int
+    error_type: str | None
+    error_message: str | None
+    sim_seconds: float
+    """Simulated duration of the dialogue."""
+    transcript_sha256: str
+    """Digest of the transcript's texts, to compare runs for determinism at a glance."""

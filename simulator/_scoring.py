@@ -1,0 +1,129 @@
+"""Scoring one finished dialogue against its gold labels: a pure function of what happened."""
+
+from __future__ import annotations
+
+import hashlib
+
+from botdrill.scenarios import Pack, Scenario, normalize_value
+
+from ._records import DialogueRecord, EndReason, Outcome, SlotCheck, TurnRecord
+
+
+def check_slots(pack: Pack, scenario: Scenario, captured: dict[str, str] | None) -> list[SlotCheck]:
+    """Compare each gold slot with the assistant's final captured value, both normalised."""
+    checks = []
+    for name, expected in scenario.goal.slots.items():
+        slot = pack.slot(name)
+        if captured is None:
+            checks.append(SlotCheck(slot=name, expected=expected, captured=None, captured_normalized=None,
+                                    status="not_exposed"))
+            continue
+        raw = captured.get(name)
+        normalized = normalize_value(slot, raw, pack)
+        status = "missing" if raw is None else ("correct" if normalized == expected else "wrong")
+        checks.append(SlotCheck(slot=name, expected=expected, captured=raw, captured_normalized=normalized,
+                                status=status))
+    return checks
+
+
+def transcript_digest(turns: list[TurnRecord]) -> str:
+    """SHA-256 over speakers and texts, in order."""
+    digest = hashlib.sha256()
+    for turn in turns:
+        digest.update(f"{turn.speaker}\x1f{turn.text}\x1e".encode())
+    return digest.hexdigest()
+
+
+def score(
+    *,
+    pack: Pack,
+    run_id: str,
+    scenario: Scenario,
+    turns: list[TurnRecord],
+    end_reason: EndReason,
+    error: tuple[str, str] | None,
+    user_requested_human: bool,
+) -> tuple[DialogueRecord, list[SlotCheck]]:
+    """Score a finished dialogue.
+
+    Args:
+        pack: the pack the scenario came from (slot types for normalisation).
+        run_id: the run.
+        scenario: the scenario that was simulated.
+        turns: the transcript, with what the assistant exposed on each of its turns.
+        end_reason: why the dialogue stopped.
+        error: `(type, message)` of the assistant's failure, if any.
+        user_requested_human: whether the user asked for a person at some point.
+
+    Returns:
+        The dialogue record with its outcome, and one slot check per gold slot.
+    """
+    goal = scenario.goal
+    bot_turns = [t for t in turns if t.speaker == "assistant"]
+    routed = next((t.intent for t in reversed(bot_turns) if t.intent), None)
+    exposed_slots = [t.slots for t in bot_turns if t.slots is not None]
+    captured: dict[str, str] | None = None
+    if exposed_slots:
+        captured = {}
+        for slots in exposed_slots:
+            captured.update(slots)
+    handoff_turn = next((i + 1 for i, t in enumerate(bot_turns) if t.handoff), None)
+    escalated = handoff_turn is not None
+    checks = check_slots(pack, scenario, captured)
+    wrong = sum(c.status == "wrong" for c in checks)
+    missing = sum(c.status == "missing" for c in checks)
+    misrouted = routed is not None and routed != goal.intent
+
+    if error is not None:
+        outcome = Outcome.ASSISTANT_ERROR
+    elif goal.escalation == "must" and not escalated:
+        outcome = Outcome.MISSED_ESCALATION
+    elif misrouted:
+        outcome = Outcome.MISROUTED
+    elif goal.escalation == "must" and goal.escalation_within is not None and handoff_turn is not None \
+            and handoff_turn > goal.escalation_within:
+        outcome = Outcome.LATE_ESCALATION
+    elif goal.escalation == "never" and escalated and not user_requested_human:
+        outcome = Outcome.OVER_ESCALATION
+    elif wrong or (missing and not escalated and end_reason == "user_done"):
+        outcome = Outcome.SLOT_ERROR
+    elif end_reason == "user_gave_up":
+        outcome = Outcome.USER_GAVE_UP
+    elif end_reason == "max_turns":
+        outcome = Outcome.MAX_TURNS
+    elif escalated and goal.escalation == "never":
+        outcome = Outcome.HANDED_OFF_ON_REQUEST
+    else:
+        outcome = Outcome.SUCCESS
+
+    record = DialogueRecord(
+        run_id=run_id,
+        dialogue_id=f"{run_id}-{scenario.index:06d}",
+        idx=scenario.index,
+        scenario_id=scenario.id,
+        seed=scenario.seed,
+        persona=scenario.persona.id,
+        gold_intent=goal.intent,
+        critical=goal.critical,
+        gold_slots=dict(goal.slots),
+        routed_intent=routed,
+        routing_source="exposed" if routed is not None else "none",
+        misrouted=misrouted,
+        expected_escalation=goal.escalation,
+        escalation_within=goal.escalation_within,
+        escalated=escalated,
+        escalation_turn=handoff_turn,
+        escalation_source=None if handoff_turn is None else bot_turns[handoff_turn - 1].handoff_source,
+        user_requested_human=user_requested_human,
+        outcome=outcome,
+        end_reason=end_reason,
+        user_turns=sum(t.speaker == "user" for t in turns),
+        assistant_turns=len(bot_turns),
+        slot_errors=wrong + missing,
+        error_type=error[0] if error else None,
+        error_message=error[1] if error else None,
+        sim_seconds=turns[-1].sim_time if turns else 0.0,
+        transcript_sha256=transcript_digest(turns),
+    )
+    return record, checks
+

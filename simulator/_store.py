@@ -1,0 +1,332 @@
+"""The DuckDB store: one file per project, one writer, bulk writes, dialogues whole or not at all.
+
+Finished dialogues are buffered and written in batches: each batch becomes three Arrow tables (dialogues,
+turns, slot checks) inserted in one transaction, so a dialogue's rows land together or not at all, and a
+process killed mid-run loses only the dialogues not yet flushed, which a resumed run simulates again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from botdrill.scenarios import BotdrillError
+
+from ._records import DialogueRecord, SlotCheck, TurnRecord
+
+SCHEMA_VERSION = 1
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER NOT NULL,
+    botdrill_version VARCHAR NOT NULL,
+    applied_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY,
+    created_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    status VARCHAR NOT NULL,
+    pack VARCHAR NOT NULL,
+    pack_version VARCHAR NOT NULL,
+    pack_sha256 VARCHAR NOT NULL,
+    target VARCHAR NOT NULL,
+    seed BIGINT NOT NULL,
+    n_dialogues INTEGER NOT NULL,
+    max_turns INTEGER NOT NULL,
+    concurrency INTEGER NOT NULL,
+    config JSON NOT NULL,
+    versions JSON NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dialogues (
+    run_id VARCHAR NOT NULL,
+    dialogue_id VARCHAR PRIMARY KEY,
+    idx INTEGER NOT NULL,
+    scenario_id VARCHAR NOT NULL,
+    seed BIGINT NOT NULL,
+    persona VARCHAR NOT NULL,
+    gold_intent VARCHAR NOT NULL,
+    critical BOOLEAN NOT NULL,
+    gold_slots MAP(VARCHAR, VARCHAR) NOT NULL,
+    routed_intent VARCHAR,
+    routing_source VARCHAR NOT NULL,
+    misrouted BOOLEAN NOT NULL,
+    expected_escalation VARCHAR NOT NULL,
+    escalation_within INTEGER,
+    escalated BOOLEAN NOT NULL,
+    escalation_turn INTEGER,
+    escalation_source VARCHAR,
+    user_requested_human BOOLEAN NOT NULL,
+    outcome VARCHAR NOT NULL,
+    end_reason VARCHAR NOT NULL,
+    user_turns INTEGER NOT NULL,
+    assistant_turns INTEGER NOT NULL,
+    slot_errors INTEGER NOT NULL,
+    error_type VARCHAR,
+    error_message VARCHAR,
+    sim_seconds DOUBLE NOT NULL,
+    transcript_sha256 VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS turns (
+    run_id VARCHAR NOT NULL,
+    dialogue_id VARCHAR NOT NULL,
+    turn_idx INTEGER NOT NULL,
+    speaker VARCHAR NOT NULL,
+    text VARCHAR NOT NULL,
+    sim_time DOUBLE NOT NULL,
+    gold_intent VARCHAR,
+    gold_acts VARCHAR[],
+    gold_slots STRUCT(slot VARCHAR, value VARCHAR, "start" INTEGER, "end" INTEGER)[],
+    intent VARCHAR,
+    slots MAP(VARCHAR, VARCHAR),
+    handoff BOOLEAN,
+    handoff_source VARCHAR,
+    latency_ms DOUBLE,
+    error_type VARCHAR,
+    PRIMARY KEY (dialogue_id, turn_idx)
+);
+CREATE TABLE IF NOT EXISTS slot_checks (
+    run_id VARCHAR NOT NULL,
+    dialogue_id VARCHAR NOT NULL,
+    slot VARCHAR NOT NULL,
+    expected VARCHAR NOT NULL,
+    captured VARCHAR,
+    captured_normalized VARCHAR,
+    status VARCHAR NOT NULL,
+    PRIMARY KEY (dialogue_id, slot)
+);
+"""
+
+_VIEWS = """
+CREATE OR REPLACE VIEW failures AS
+SELECT d.run_id, d.dialogue_id, d.gold_intent, d.routed_intent, d.outcome, d.critical, d.persona,
+       d.expected_escalation, d.escalated, d.escalation_turn, d.escalation_within, d.slot_errors,
+       d.end_reason, d.error_type, d.error_message, d.user_turns, d.assistant_turns
+FROM dialogues d
+WHERE d.outcome NOT IN ('success', 'handed_off_on_request');
+
+CREATE OR REPLACE VIEW confusion AS
+SELECT run_id, gold_intent, coalesce(routed_intent, '(none)') AS routed_intent, count(*) AS dialogues
+FROM dialogues
+GROUP BY run_id, gold_intent, coalesce(routed_intent, '(none)');
+
+CREATE OR REPLACE VIEW intent_summary AS
+SELECT run_id, gold_intent, bool_or(critical) AS critical, count(*) AS dialogues,
+       avg(CASE WHEN outcome = 'success' THEN 1.0 ELSE 0.0 END) AS success_rate,
+       avg(CASE WHEN misrouted THEN 0.0 ELSE 1.0 END) AS routing_accuracy,
+       count(*) FILTER (WHERE expected_escalation = 'must') AS must_escalate,
+       count(*) FILTER (WHERE expected_escalation = 'must' AND escalated) AS escalated_when_must,
+       (count(*) FILTER (WHERE expected_escalation = 'must' AND escalated))::DOUBLE
+           / nullif(count(*) FILTER (WHERE expected_escalation = 'must'), 0) AS escalation_recall,
+       count(*) FILTER (WHERE outcome = 'assistant_error') AS errors
+FROM dialogues
+GROUP BY run_id, gold_intent;
+"""
+
+_TURN_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("dialogue_id", pa.string()), ("turn_idx", pa.int32()),
+    ("speaker", pa.string()), ("text", pa.string()), ("sim_time", pa.float64()),
+    ("gold_intent", pa.string()), ("gold_acts", pa.list_(pa.string())),
+    ("gold_slots", pa.list_(pa.struct([("slot", pa.string()), ("value", pa.string()),
+                                       ("start", pa.int32()), ("end", pa.int32())]))),
+    ("intent", pa.string()), ("slots", pa.map_(pa.string(), pa.string())), ("handoff", pa.bool_()),
+    ("handoff_source", pa.string()), ("latency_ms", pa.float64()), ("error_type", pa.string()),
+])
+_CHECK_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("dialogue_id", pa.string()), ("slot", pa.string()), ("expected", pa.string()),
+    ("captured", pa.string()), ("captured_normalized", pa.string()), ("status", pa.string()),
+])
+
+
+class StoreError(BotdrillError):
+    """The database file cannot be used (locked by another process, or from an incompatible version)."""
+
+    code = "store_unusable"
+
+
+def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the database, with an error that says what to do when another process holds it."""
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise StoreError(
+                f"{path}: the database is in use by another botdrill or duckdb process; DuckDB allows one "
+                "writer and no readers beside it. Wait for that run to finish, or use another --db.") from None
+        raise StoreError(f"{path}: cannot open the database: {exc}") from None
+    except duckdb.Error as exc:
+        raise StoreError(f"{path}: cannot open the database: {exc}") from None
+
+
+class Store:
+    """The single writer of a botdrill database.
+
+    Example:
+        >>> store = Store(":memory:")
+        >>> store.con.execute("select max(version) from schema_version").fetchone()[0]
+        1
+    """
+
+    def __init__(self, path: str | Path, *, flush_every: int = 500, flush_seconds: float = 1.0) -> None:
+        self.path = str(path)
+        self.con = connect(path)
+        self.flush_every = flush_every
+        self.flush_seconds = flush_seconds
+        self._pending: list[tuple[DialogueRecord, list[TurnRecord], list[SlotCheck]]] = []
+        self._last_flush = time.monotonic()
+        self.written = 0
+        self._migrate()
+
+    def _migrate(self) -> None:
+        from . import __version__
+
+        exists = self.con.execute(
+            "select count(*) from information_schema.tables where table_name = 'schema_version'").fetchone()
+        if exists and exists[0]:
+            row = self.con.execute("select max(version) from schema_version").fetchone()
+            found = row[0] if row else None
+            if found is not None and found != SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: schema version {found}, this botdrill writes version "
+                                 f"{SCHEMA_VERSION}; use a new --db file")
+        self.con.execute("BEGIN")
+        self.con.execute(_TABLES)
+        self.con.execute(_VIEWS)
+        row = self.con.execute("select count(*) from schema_version").fetchone()
+        if not row or not row[0]:
+            self.con.execute("insert into schema_version values (?, ?, now())", [SCHEMA_VERSION, __version__])
+        self.con.execute("COMMIT")
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The stored `runs` row for `run_id`, as a dict, or `None`."""
+        cursor = self.con.execute("select * from runs where run_id = ?", [run_id])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        names = [d[0] for d in cursor.description]
+        return dict(zip(names, row, strict=True))
+
+    def start_run(self, run: dict[str, Any]) -> None:
+        """Insert a new run, or mark an existing one as running again (a resume)."""
+        if self.get_run(run["run_id"]) is None:
+            self.con.execute(
+                "insert into runs values ($run_id, now(), NULL, 'running', $pack, $pack_version, $pack_sha256, "
+                "$target, $seed, $n_dialogues, $max_turns, $concurrency, $config, $versions)",
+                {**run, "config": json.dumps(run["config"], sort_keys=True),
+                 "versions": json.dumps(run["versions"], sort_keys=True)})
+        else:
+            self.con.execute("update runs set status = 'running', finished_at = NULL, n_dialogues = ? "
+                             "where run_id = ?", [run["n_dialogues"], run["run_id"]])
+
+    def end_run(self, run_id: str, status: str) -> None:
+        """Mark a run `finished` or `interrupted`."""
+        self.con.execute("update runs set status = ?, finished_at = now() where run_id = ?", [status, run_id])
+
+    def finished_indexes(self, run_id: str) -> set[int]:
+        """Indexes of the dialogues of `run_id` already stored (skipped on resume)."""
+        rows = self.con.execute("select idx from dialogues where run_id = ?", [run_id]).fetchall()
+        return {r[0] for r in rows}
+
+    # -- dialogues --------------------------------------------------------------------------------
+
+    def add(self, item: tuple[DialogueRecord, list[TurnRecord], list[SlotCheck]]) -> None:
+        """Buffer a finished dialogue; write the buffer when it is big or old enough."""
+        self._pending.append(item)
+        if len(self._pending) >= self.flush_every or time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every buffered dialogue in one transaction."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        dialogues = _dialogue_table([b[0] for b in batch])
+        turns = _turn_table(batch)
+        checks = _check_table(batch)
+        self.con.execute("BEGIN")
+        try:
+            self.con.register("_bd_dialogues", dialogues)
+            self.con.register("_bd_turns", turns)
+            self.con.register("_bd_checks", checks)
+            self.con.execute("insert into dialogues by name select * from _bd_dialogues")
+            self.con.execute("insert into turns by name select * from _bd_turns")
+            self.con.execute("insert into slot_checks by name select * from _bd_checks")
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            for name in ("_bd_dialogues", "_bd_turns", "_bd_checks"):
+                self.con.unregister(name)
+        self.written += len(batch)
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        """Flush and close."""
+        try:
+            self.flush()
+        finally:
+            self.con.close()
+
+
+def _dialogue_table(records: Iterable[DialogueRecord]) -> pa.Table:
+    rows = [r.model_dump(mode="json") for r in records]
+    columns = {name: [row[name] for row in rows] for name in DialogueRecord.model_fields}
+    columns["gold_slots"] = [list(row["gold_slots"].items()) for row in rows]
+    fields = []
+    for name in DialogueRecord.model_fields:
+        if name == "gold_slots":
+            fields.append((name, pa.map_(pa.string(), pa.string())))
+        elif name in ("idx", "escalation_within", "escalation_turn", "user_turns", "assistant_turns",
+                      "slot_errors"):
+            fields.append((name, pa.int32()))
+        elif name == "seed":
+            fields.append((name, pa.int64()))
+        elif name in ("critical", "misrouted", "escalated", "user_requested_human"):
+            fields.append((name, pa.bool_()))
+        elif name == "sim_seconds":
+            fields.append((name, pa.float64()))
+        else:
+            fields.append((name, pa.string()))
+    return pa.Table.from_pydict(columns, schema=pa.schema(fields))
+
+
+def _turn_table(batch: list[tuple[DialogueRecord, list[TurnRecord], list[SlotCheck]]]) -> pa.Table:
+    cols: dict[str, list[Any]] = {f.name: [] for f in _TURN_SCHEMA}
+    for record, turns, _ in batch:
+        for t in turns:
+            cols["run_id"].append(record.run_id)
+            cols["dialogue_id"].append(record.dialogue_id)
+            cols["turn_idx"].append(t.turn_idx)
+            cols["speaker"].append(t.speaker)
+            cols["text"].append(t.text)
+            cols["sim_time"].append(t.sim_time)
+            cols["gold_intent"].append(t.gold_intent)
+            cols["gold_acts"].append(t.gold_acts)
+            cols["gold_slots"].append(None if t.gold_slots is None else
+                                      [s.model_dump() for s in t.gold_slots])
+            cols["intent"].append(t.intent)
+            cols["slots"].append(None if t.slots is None else list(t.slots.items()))
+            cols["handoff"].append(t.handoff)
+            cols["handoff_source"].append(t.handoff_source)
+            cols["latency_ms"].append(t.latency_ms)
+            cols["error_type"].append(t.error_type)
+    return pa.Table.from_pydict(cols, schema=_TURN_SCHEMA)
+
+
+def _check_table(batch: list[tuple[DialogueRecord, list[TurnRecord], list[SlotCheck]]]) -> pa.Table:
+    cols: dict[str, list[Any]] = {f.name: [] for f in _CHECK_SCHEMA}
+    for record, _, checks in batch:
+        for c in checks:
+            cols["run_id"].append(record.run_id)
+            cols["dialogue_id"].append(record.dialogue_id)
+            for name in ("slot", "expected", "captured", "captured_normalized", "status"):
+                cols[name].append(getattr(c, name))
+    return pa.Table.from_pydict(cols, schema=_CHECK_SCHEMA)
