@@ -4,5 +4,13 @@ from ._reference import ReferenceAssistant
 from ._types import DialogueAct, GoldSlot, Message, Reply, UserTurn
 from ._user import Agenda, AgendaUser
 
-__all__ = ["Agenda", "AgendaUser", "DialogueAct", "GoldSlot", "Message", "ReferenceAssistant", "Reply",
-           "UserTurn"]
+__all__ = [
+    "Agenda",
+    "AgendaUser",
+    "DialogueAct",
+    "GoldSlot",
+    "Message",
+    "ReferenceAssistant",
+    "Reply",
+    "UserTurn",
+]

@@ -96,20 +96,25 @@ def coerce_reply(value: object) -> Reply:
     if isinstance(value, dict):
         if not isinstance(value.get("text"), str):
             raise AssistantProtocolError(
-                f"a reply dict needs a string 'text'; got keys {sorted(map(str, value))}")
+                f"a reply dict needs a string 'text'; got keys {sorted(map(str, value))}"
+            )
         extra = {k: v for k, v in value.items() if k not in _REPLY_KEYS}
         slots = value.get("slots")
         if isinstance(slots, dict):
             slots = {str(k): str(v) for k, v in slots.items() if v is not None}
         try:
-            return Reply(text=value["text"], intent=value.get("intent"), slots=slots,
-                         handoff=value.get("handoff"), raw=extra or None)
+            return Reply(
+                text=value["text"],
+                intent=value.get("intent"),
+                slots=slots,
+                handoff=value.get("handoff"),
+                raw=extra or None,
+            )
         except ValidationError as exc:
             problem = exc.errors(include_url=False)[0]
             field = ".".join(str(p) for p in problem["loc"])
             raise AssistantProtocolError(f"reply field {field!r}: {problem['msg']}") from None
-    raise AssistantProtocolError(
-        f"a reply must be a str or a dict with 'text'; got {type(value).__name__}")
+    raise AssistantProtocolError(f"a reply must be a str or a dict with 'text'; got {type(value).__name__}")
 
 
 class CallableAssistant:
@@ -121,15 +126,17 @@ class CallableAssistant:
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
         self._fn = fn
-        self.name = name or getattr(fn, "__qualname__", type(fn).__name__)
-        target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)
+        self.name: str = name or str(getattr(fn, "__qualname__", type(fn).__name__))
+        # An object with an async __call__ is async too; inspect needs the method to tell.
+        target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)  # noqa: B004 (the method)
         self._is_async = inspect.iscoroutinefunction(target)
         try:
             params = inspect.signature(fn).parameters
         except (TypeError, ValueError):
             params = {}  # type: ignore[assignment]
         self._wants_thread = "thread_id" in params or any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+        )
 
     async def respond(self, messages: list[Message], *, thread_id: str) -> Reply:
         kwargs = {"thread_id": thread_id} if self._wants_thread else {}
@@ -154,7 +161,7 @@ class GraphAssistant:
 
     def __init__(self, graph: Any, *, name: str | None = None) -> None:
         self._graph = graph
-        self.name = name or getattr(graph, "name", None) or "langgraph"
+        self.name: str = name or getattr(graph, "name", None) or "langgraph"
         self._stateful = getattr(graph, "checkpointer", None) is not None
 
     async def respond(self, messages: list[Message], *, thread_id: str) -> Reply:
@@ -172,8 +179,14 @@ class GraphAssistant:
         handoff = output.get("handoff")
         if output.get("__interrupt__"):
             handoff = True
-        return coerce_reply({"text": content, "intent": output.get("intent"), "slots": output.get("slots"),
-                             "handoff": handoff})
+        return coerce_reply(
+            {
+                "text": content,
+                "intent": output.get("intent"),
+                "slots": output.get("slots"),
+                "handoff": handoff,
+            }
+        )
 
 
 def _is_graph(obj: object) -> bool:
@@ -194,7 +207,8 @@ def as_assistant(obj: object, *, name: str | None = None) -> Assistant | BatchAs
         return CallableAssistant(obj, name=name)
     raise TargetError(
         f"target {name or obj!r} is a {type(obj).__name__}; expected a callable taking a list of messages, "
-        "or a compiled LangGraph graph")
+        "or a compiled LangGraph graph"
+    )
 
 
 _SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -224,10 +238,12 @@ def load_target(spec: str) -> Assistant | BatchAssistant:
     except ModuleNotFoundError as exc:
         raise TargetError(
             f"target {spec!r}: could not import module {module_name!r} ({exc}); looked in the current "
-            "directory and the installed packages") from None
+            "directory and the installed packages"
+        ) from None
     except Exception as exc:  # the user's module raised while importing
         raise TargetError(
-            f"target {spec!r}: importing module {module_name!r} raised {type(exc).__name__}: {exc}") from exc
+            f"target {spec!r}: importing module {module_name!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
     obj: Any = module
     for part in attr_path.split("."):
         try:
@@ -236,7 +252,8 @@ def load_target(spec: str) -> Assistant | BatchAssistant:
             public = sorted(n for n in dir(module) if not n.startswith("_"))[:15]
             raise TargetError(
                 f"target {spec!r}: module {module_name!r} has no attribute {attr_path!r} "
-                f"(it has: {', '.join(public) or 'nothing public'})") from None
+                f"(it has: {', '.join(public) or 'nothing public'})"
+            ) from None
     return as_assistant(obj, name=spec)
 
 

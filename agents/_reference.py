@@ -37,8 +37,11 @@ _HUMAN = re.compile(
     r"someone real|actual person|speak to someone|talk to someone|member of staff)\b",
     re.IGNORECASE,
 )
-_AFFIRM = re.compile(r"^\W*(yes|yeah|yep|yup|correct|that'?s (?:right|correct)|right|sure|ok(?:ay)?|"
-                     r"please do|go ahead|absolutely|spot on|exactly)\b", re.IGNORECASE)
+_AFFIRM = re.compile(
+    r"^\W*(yes|yeah|yep|yup|correct|that'?s (?:right|correct)|right|sure|ok(?:ay)?|"
+    r"please do|go ahead|absolutely|spot on|exactly)\b",
+    re.IGNORECASE,
+)
 _NEGATE = re.compile(r"\b(no|nope|not quite|wrong|incorrect|actually|not right)\b", re.IGNORECASE)
 _OUT_OF_SCOPE = "out_of_scope"
 
@@ -73,17 +76,23 @@ class ReferenceAssistant:
     def __init__(self) -> None:
         folder = resources.files("botdrill.agents").joinpath("data")
         self._config: dict[str, Any] = yaml.safe_load(
-            folder.joinpath("reference_dialogue.yaml").read_text(encoding="utf-8"))
+            folder.joinpath("reference_dialogue.yaml").read_text(encoding="utf-8")
+        )
         training: dict[str, list[str]] = yaml.safe_load(
-            folder.joinpath("reference_training.yaml").read_text(encoding="utf-8"))["intents"]
+            folder.joinpath("reference_training.yaml").read_text(encoding="utf-8")
+        )["intents"]
         texts = [t for examples in training.values() for t in examples]
         labels = [intent for intent, examples in training.items() for _ in examples]
         self._model = make_pipeline(
-            FeatureUnion([
-                ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)),
-                ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 4), sublinear_tf=True,
-                                          min_df=2)),
-            ]),
+            FeatureUnion(
+                [
+                    ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)),
+                    (
+                        "chars",
+                        TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 4), sublinear_tf=True, min_df=2),
+                    ),
+                ]
+            ),
             LogisticRegression(C=8.0, max_iter=2000),
         )
         self._model.fit(texts, labels)
@@ -111,8 +120,10 @@ class ReferenceAssistant:
         """Answer many conversations at once: `(thread_id, messages)` in, one reply each out."""
         texts = [messages[-1]["content"] for _, messages in requests]
         routed = self.classify(texts)
-        return [self._turn(thread_id, messages, text, guess)
-                for (thread_id, messages), text, guess in zip(requests, texts, routed, strict=True)]
+        return [
+            self._turn(thread_id, messages, text, guess)
+            for (thread_id, messages), text, guess in zip(requests, texts, routed, strict=True)
+        ]
 
     def forget(self, thread_id: str) -> None:
         """Drop what the bot remembers of a finished conversation."""
@@ -147,7 +158,12 @@ class ReferenceAssistant:
         confident = confidence >= cfg["confidence_threshold"]
         escalate = cfg["escalate_intents"]
         # A confident new critical intent overrides whatever the bot was doing.
-        switch = confident and intent in escalate and intent != state.intent and state.awaiting != "confirm"
+        switch = (
+            confidence >= cfg["switch_threshold"]
+            and intent in escalate
+            and intent != state.intent
+            and state.awaiting != "confirm"
+        )
         if state.intent is None or state.done or switch:
             if not confident:
                 state.low_confidence += 1
@@ -214,9 +230,16 @@ class ReferenceAssistant:
         return self._complete(state)
 
     def _summary(self, state: _Thread) -> str:
-        names = {"card_last4": "the card ending {}", "amount": "an amount of {}", "merchant": "a payment to {}",
-                 "date": "on {}", "payee": "to {}", "biller": "the bill with {}", "postcode": "postcode {}",
-                 "branch": "the {} branch"}
+        names = {
+            "card_last4": "the card ending {}",
+            "amount": "an amount of {}",
+            "merchant": "a payment to {}",
+            "date": "on {}",
+            "payee": "to {}",
+            "biller": "the bill with {}",
+            "postcode": "postcode {}",
+            "branch": "the {} branch",
+        }
         return ", ".join(names.get(slot, slot + " {}").format(value) for slot, value in state.slots.items())
 
     def _complete(self, state: _Thread) -> Reply:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 
-_MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:tember)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
 _DAYNUM = r"\d{1,2}(?:st|nd|rd|th)?"
 _DATE = re.compile(
     rf"\b(today|yesterday|(?:last\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
@@ -17,8 +20,9 @@ _DATE = re.compile(
     re.IGNORECASE,
 )
 _BARE_DAY = re.compile(rf"^\s*(?:on\s+)?(?:the\s+)?({_DAYNUM})\s*[.!]?\s*$", re.IGNORECASE)
-_MONEY = re.compile(r"([£$€]\s?\d+(?:,\d{3})*(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?\s*(?:pounds|quid|gbp|dollars))",
-                    re.IGNORECASE)
+_MONEY = re.compile(
+    r"([£$€]\s?\d+(?:,\d{3})*(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?\s*(?:pounds|quid|gbp|dollars))", re.IGNORECASE
+)
 _NUMBER = re.compile(r"\b\d+(?:\.\d{1,2})?\b")
 _FOUR_DIGITS = re.compile(r"(?<![\d.£$])(\d{4})(?![\d.])")
 _POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})\b", re.IGNORECASE)
@@ -27,6 +31,8 @@ _LEAD = re.compile(
     r"the payment was|payment was|the|to|at|from|with|in|for|please|send it to|pay)\b[\s,]*)+",
     re.IGNORECASE,
 )
+
+_TRAIL = re.compile(r"(?:[\s,]+(?:please|thanks|thank you|cheers|branch|one))+$", re.IGNORECASE)
 
 
 def extract(slot: str, text: str, *, awaited: bool, gazetteer: dict[str, list[str]]) -> str | None:
@@ -72,7 +78,7 @@ def extract(slot: str, text: str, *, awaited: bool, gazetteer: dict[str, list[st
 
 def _short_answer(text: str) -> str | None:
     """A short free-text answer with its lead-in words stripped ("it was at Greggs" -> "Greggs")."""
-    cleaned = _LEAD.sub("", text.strip()).strip(" .!?,")
+    cleaned = _TRAIL.sub("", _LEAD.sub("", text.strip()).strip(" .!?,")).strip(" .!?,")
     if not cleaned or len(cleaned.split()) > 4:
         return None
     return cleaned

@@ -99,8 +99,11 @@ class AgendaUser:
 
     def start(self, scenario: Scenario) -> Agenda:
         """A fresh agenda for `scenario`."""
-        return Agenda(scenario=scenario, rng=dialogue_rng(scenario.seed, scenario.index, "user"),
-                      patience=scenario.persona.patience)
+        return Agenda(
+            scenario=scenario,
+            rng=dialogue_rng(scenario.seed, scenario.index, "user"),
+            patience=scenario.persona.patience,
+        )
 
     def next_turn(self, agenda: Agenda, assistant_text: str | None) -> UserTurn:
         """The user's next message, given the assistant's last one (`None` before the first)."""
@@ -160,7 +163,8 @@ class AgendaUser:
         persona, intent = agenda.persona, self.pack.intent(agenda.scenario.goal.intent)
         builder = _Builder()
         if persona.verbosity is Verbosity.VERBOSE or (
-                persona.verbosity is Verbosity.NORMAL and agenda.rng.random() < 0.3):
+            persona.verbosity is Verbosity.NORMAL and agenda.rng.random() < 0.3
+        ):
             greeting = agenda.rng.choice(self.pack.lexicon.greetings.get(persona.formality, [""]) or [""])
             if greeting:
                 builder.add(greeting, {})
@@ -239,8 +243,11 @@ class AgendaUser:
         agenda.patience -= 1
         if agenda.patience <= 0:
             return self._say(agenda, ["give_up"], self.pack.lexicon.give_up)
-        if agenda.patience == 1 and not agenda.asked_for_human and \
-                agenda.rng.random() < agenda.persona.asks_for_human:
+        if (
+            agenda.patience == 1
+            and not agenda.asked_for_human
+            and agenda.rng.random() < agenda.persona.asks_for_human
+        ):
             agenda.asked_for_human = True
             return self._say(agenda, ["request_human"], self.pack.lexicon.request_human)
         return None

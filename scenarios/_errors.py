@@ -28,8 +28,9 @@ class ScenarioError(BotdrillError):
 
     code = "scenario_invalid"
 
-    def __init__(self, reason: str, *, path: str | None = None, line: int | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self, reason: str, *, path: str | None = None, line: int | None = None, field: str | None = None
+    ) -> None:
         self.path = path
         self.line = line
         self.field = field

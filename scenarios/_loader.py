@@ -28,12 +28,20 @@ def _build(node: yaml.Node, path: _Path, lines: dict[_Path, int], source: str) -
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise ScenarioError("a key must be a plain word, not a list or mapping", path=source,
-                                    line=key_node.start_mark.line + 1, field=_dotted(path) or None)
+                raise ScenarioError(
+                    "a key must be a plain word, not a list or mapping",
+                    path=source,
+                    line=key_node.start_mark.line + 1,
+                    field=_dotted(path) or None,
+                )
             key = _scalar(key_node)
             if key in out:
-                raise ScenarioError(f"duplicate key {key!r}", path=source,
-                                    line=key_node.start_mark.line + 1, field=_dotted((*path, key)))
+                raise ScenarioError(
+                    f"duplicate key {key!r}",
+                    path=source,
+                    line=key_node.start_mark.line + 1,
+                    field=_dotted((*path, key)),
+                )
             out[key] = _build(value_node, (*path, key), lines, source)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -73,8 +81,9 @@ def parse_pack(text: str, *, source: str = "<pack>") -> Pack:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"not valid YAML: {problem}", path=source,
-                            line=mark.line + 1 if mark else None) from None
+        raise ScenarioError(
+            f"not valid YAML: {problem}", path=source, line=mark.line + 1 if mark else None
+        ) from None
     if root is None:
         raise ScenarioError("the file is empty", path=source)
     lines: dict[_Path, int] = {}
@@ -82,8 +91,9 @@ def parse_pack(text: str, *, source: str = "<pack>") -> Pack:
         data = _build(root, (), lines, source)
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
-        raise ScenarioError(f"unsupported YAML value: {exc.problem}", path=source,
-                            line=mark.line + 1 if mark else None) from None
+        raise ScenarioError(
+            f"unsupported YAML value: {exc.problem}", path=source, line=mark.line + 1 if mark else None
+        ) from None
     if not isinstance(data, dict):
         raise ScenarioError("a pack must be a mapping of keys to values", path=source, line=1)
     try:
@@ -92,11 +102,15 @@ def parse_pack(text: str, *, source: str = "<pack>") -> Pack:
         errors = exc.errors(include_url=False)
         first = errors[0]
         loc = tuple(first["loc"])
-        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 \
+        more = (
+            f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+            if len(errors) > 1
             else ""
+        )
         msg = first["msg"].removeprefix("Value error, ")
-        raise ScenarioError(msg + more, path=source, line=_line_for(loc, lines),
-                            field=_dotted(loc) or None) from None
+        raise ScenarioError(
+            msg + more, path=source, line=_line_for(loc, lines), field=_dotted(loc) or None
+        ) from None
 
 
 def load_pack(path: str | Path) -> Pack:
@@ -133,5 +147,6 @@ def _read(path: str | Path) -> tuple[str, str]:
     try:
         return file.read_text(encoding="utf-8"), name
     except UnicodeDecodeError as exc:
-        raise ScenarioError(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", path=name) \
-            from None
+        raise ScenarioError(
+            f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", path=name
+        ) from None

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from enum import Enum
+from enum import StrEnum
+from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -21,7 +22,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Verbosity(str, Enum):
+class Verbosity(StrEnum):
     """How much a simulated user says per message."""
 
     TERSE = "terse"
@@ -32,7 +33,7 @@ class Verbosity(str, Enum):
     """Greetings, context and explanations around every answer."""
 
 
-class Formality(str, Enum):
+class Formality(StrEnum):
     """The register a simulated user writes in."""
 
     CASUAL = "casual"
@@ -72,7 +73,7 @@ class Persona(_Model):
     """Typing speed in characters per second, for the simulated clock."""
 
 
-class SlotType(str, Enum):
+class SlotType(StrEnum):
     """How values of a slot are generated, spoken and normalised for comparison."""
 
     CARD_LAST4 = "card_last4"
@@ -236,12 +237,13 @@ class Pack(_Model):
                 raise ValueError(f"lexicon.corrections: {template!r} has no {{value}} placeholder")
         return self
 
-    _slots_by_name: dict[str, SlotSpec] = PrivateAttr(default_factory=dict)
-    _intents_by_name: dict[str, IntentSpec] = PrivateAttr(default_factory=dict)
+    @cached_property
+    def _slots_by_name(self) -> dict[str, SlotSpec]:
+        return {s.name: s for s in self.slots}
 
-    def model_post_init(self, context: object, /) -> None:
-        self._slots_by_name = {s.name: s for s in self.slots}
-        self._intents_by_name = {i.name: i for i in self.intents}
+    @cached_property
+    def _intents_by_name(self) -> dict[str, IntentSpec]:
+        return {i.name: i for i in self.intents}
 
     def slot(self, name: str) -> SlotSpec:
         """The slot named `name` (KeyError if the pack has none)."""

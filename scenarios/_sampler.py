@@ -47,8 +47,7 @@ def sample_scenario(pack: Pack, seed: int, index: int, *, critical_share: float 
         escalation_within=intent.escalation.within_turns,
         critical=intent.critical,
     )
-    return Scenario(id=f"s{index:06d}", index=index, persona=persona, goal=goal,
-                    seed=rng.getrandbits(63))
+    return Scenario(id=f"s{index:06d}", index=index, persona=persona, goal=goal, seed=rng.getrandbits(63))
 
 
 def sample_scenarios(pack: Pack, n: int, seed: int, *, critical_share: float = 0.5) -> list[Scenario]:

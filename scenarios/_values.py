@@ -13,12 +13,68 @@ import re
 
 from ._models import Pack, SlotSpec, SlotType
 
-_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
-           "october", "november", "december"]
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 _MONTH_ABBR = {m[:3]: i + 1 for i, m in enumerate(_MONTHS)} | {m: i + 1 for i, m in enumerate(_MONTHS)}
+_ROUND_AMOUNTS = [
+    5,
+    10,
+    12,
+    15,
+    20,
+    25,
+    30,
+    40,
+    50,
+    60,
+    75,
+    80,
+    100,
+    120,
+    150,
+    200,
+    250,
+    300,
+    450,
+    500,
+    750,
+    1200,
+]
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-          "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_UNITS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 _TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 
 
@@ -68,7 +124,7 @@ def generate_value(slot: SlotSpec, pack: Pack, rng: random.Random) -> str:
         return f"{rng.randrange(10_000):04d}"
     if slot.type is SlotType.AMOUNT:
         if rng.random() < 0.6:
-            return f"{rng.choice([5, 10, 12, 15, 20, 25, 30, 40, 50, 60, 75, 80, 100, 120, 150, 200, 250, 300, 450, 500, 750, 1200])}.00"
+            return f"{rng.choice(_ROUND_AMOUNTS)}.00"
         return f"{rng.randrange(1, 900)}.{rng.randrange(1, 100):02d}"
     if slot.type is SlotType.DATE:
         return (pack.reference_date - _dt.timedelta(days=rng.choice(range(0, 21)))).isoformat()
@@ -89,8 +145,13 @@ def render_value(slot: SlotSpec, canonical: str, pack: Pack, rng: random.Random)
     if slot.type is SlotType.DATE:
         day = _dt.date.fromisoformat(canonical)
         delta = (pack.reference_date - day).days
-        options = [_ordinal(day.day), f"the {_ordinal(day.day)}", f"{day.day} {_MONTHS[day.month - 1].title()}",
-                   f"{_MONTHS[day.month - 1].title()} {_ordinal(day.day)}", f"{day.day:02d}/{day.month:02d}"]
+        options = [
+            _ordinal(day.day),
+            f"the {_ordinal(day.day)}",
+            f"{day.day} {_MONTHS[day.month - 1].title()}",
+            f"{_MONTHS[day.month - 1].title()} {_ordinal(day.day)}",
+            f"{day.day:02d}/{day.month:02d}",
+        ]
         if delta == 0:
             options += ["today", "today"]
         elif delta == 1:
@@ -160,8 +221,9 @@ def _normalize_date(text: str, today: _dt.date) -> _dt.date | None:
     match = re.fullmatch(r"(\d{1,2})/(\d{1,2})(?:/\d{2,4})?", text)
     if match:
         return _latest(today, int(match.group(2)), int(match.group(1)), month_fixed=True)
-    match = re.fullmatch(r"(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([a-z]+)", text) or \
-        re.fullmatch(r"([a-z]+)\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)?", text)
+    match = re.fullmatch(r"(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([a-z]+)", text) or re.fullmatch(
+        r"([a-z]+)\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)?", text
+    )
     if match:
         first, second = match.groups()
         day_s, month_s = (first, second) if first.isdigit() else (second, first)
@@ -188,8 +250,9 @@ def _latest(today: _dt.date, month: int, day: int, *, month_fixed: bool) -> _dt.
 
 
 _CARD_MENTION = re.compile(r"(?<![\d.])\d{4}(?![\d.])")
-_AMOUNT_MENTION = re.compile(r"[£$€]\s?\d[\d,]*(?:\.\d{1,2})?|\b\d+(?:\.\d{1,2})?\s*(?:pounds|quid|dollars)\b",
-                             re.IGNORECASE)
+_AMOUNT_MENTION = re.compile(
+    r"[£$€]\s?\d[\d,]*(?:\.\d{1,2})?|\b\d+(?:\.\d{1,2})?\s*(?:pounds|quid|dollars)\b", re.IGNORECASE
+)
 _DATE_MENTION = re.compile(
     r"\b(?:today|yesterday|(?:last\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)day"
     r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?[a-z]{3,9}|[a-z]{3,9}\s+\d{1,2}(?:st|nd|rd|th)?"
@@ -207,7 +270,10 @@ def mentions(slot: SlotSpec, text: str, pack: Pack) -> list[str]:
     if slot.type is SlotType.CHOICE:
         lowered = text.casefold()
         return [v for v in slot.values if v.casefold() in lowered]
-    pattern = {SlotType.CARD_LAST4: _CARD_MENTION, SlotType.AMOUNT: _AMOUNT_MENTION,
-               SlotType.DATE: _DATE_MENTION}[slot.type]
+    pattern = {
+        SlotType.CARD_LAST4: _CARD_MENTION,
+        SlotType.AMOUNT: _AMOUNT_MENTION,
+        SlotType.DATE: _DATE_MENTION,
+    }[slot.type]
     found = (normalize_value(slot, m.group(0), pack) for m in pattern.finditer(text))
     return [v for v in found if v is not None]

@@ -1,7 +1,7 @@
 """How a dialogue runs: the LangGraph dialogue graph, the runner, the DuckDB store and the CLI.
 
-    >>> from botdrill.simulator import RunConfig, run_drill
-    >>> result = run_drill(RunConfig(db=":memory:", n=20, seed=1))  # doctest: +SKIP
+>>> from botdrill.simulator import RunConfig, run_drill
+>>> result = run_drill(RunConfig(db=":memory:", n=20, seed=1))  # doctest: +SKIP
 """
 
 from importlib import metadata as _metadata

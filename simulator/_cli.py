@@ -51,7 +51,9 @@ def _cell(value: Any) -> Text:
 @app.command()
 def run(
     pack: Annotated[str, typer.Argument(help="Built-in pack name or pack YAML file.")] = "banking",
-    target: Annotated[str, typer.Option(help="'reference' (built-in bot) or module:attribute.")] = "reference",
+    target: Annotated[
+        str, typer.Option(help="'reference' (built-in bot) or module:attribute.")
+    ] = "reference",
     db: DbOption = "botdrill.duckdb",
     n: Annotated[int, typer.Option("--n", "-n", min=1, help="Dialogues to simulate.")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same transcripts.")] = 0,
@@ -67,14 +69,32 @@ def run(
     from ._runner import RunConfig, run_drill
 
     try:
-        config = RunConfig(pack=pack, target=target, db=db, n=n, seed=seed, concurrency=concurrency,
-                           run_id=run_id, max_turns=max_turns, timeout=timeout)
+        config = RunConfig(
+            pack=pack,
+            target=target,
+            db=db,
+            n=n,
+            seed=seed,
+            concurrency=concurrency,
+            run_id=run_id,
+            max_turns=max_turns,
+            timeout=timeout,
+        )
     except ValidationError as exc:
         problem = exc.errors(include_url=False)[0]
-        _err.print(Text(f"error: --{str(problem['loc'][0]).replace('_', '-')}: {problem['msg']}"), style="red")
+        _err.print(
+            Text(f"error: --{str(problem['loc'][0]).replace('_', '-')}: {problem['msg']}"), style="red"
+        )
         raise typer.Exit(code=2) from None
-    progress = Progress(TextColumn("[bold]drilling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=_err, disable=quiet or not _err.is_terminal, transient=False)
+    progress = Progress(
+        TextColumn("[bold]drilling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err,
+        disable=quiet or not _err.is_terminal,
+        transient=False,
+    )
     task = progress.add_task("dialogues", total=n)
     try:
         with progress:
@@ -86,35 +106,53 @@ def run(
         raise typer.Exit(code=130) from None
     _summary(result.db, result.run_id)
     rate = result.simulated / result.seconds if result.seconds else 0.0
-    _err.print(Text(f"{result.simulated} dialogues simulated, {result.skipped} already stored, "
-                    f"{result.seconds:.1f} s ({rate:.0f}/s)"))
-    _out.print(Text(f"Run {result.run_id} is in {result.db}. Next: botdrill sql "
-                    f"\"select * from failures where run_id = '{result.run_id}' limit 20\""))
+    _err.print(
+        Text(
+            f"{result.simulated} dialogues simulated, {result.skipped} already stored, "
+            f"{result.seconds:.1f} s ({rate:.0f}/s)"
+        )
+    )
+    _out.print(
+        Text(
+            f"Run {result.run_id} is in {result.db}. Next: botdrill sql "
+            f"\"select * from failures where run_id = '{result.run_id}' limit 20\""
+        ),
+        soft_wrap=True,
+    )
 
 
 def _summary(db: str, run_id: str) -> None:
+    # The CLI is the composition root: the one place in simulator/ that reads analysis/.
+    from botdrill.analysis import intent_summary
+
     from ._store import connect
 
+    rows = intent_summary(db, run_id)
     con = connect(db, read_only=True)
     try:
-        rows = con.execute(
-            "select gold_intent, critical, dialogues, success_rate, routing_accuracy, escalation_recall, errors "
-            "from intent_summary where run_id = ? order by critical desc, gold_intent", [run_id]).fetchall()
         total = con.execute(
             "select count(*), avg((outcome = 'success')::int), "
             "count(*) filter (where expected_escalation = 'must' and escalated)::double "
             "/ nullif(count(*) filter (where expected_escalation = 'must'), 0) "
-            "from dialogues where run_id = ?", [run_id]).fetchone()
+            "from dialogues where run_id = ?",
+            [run_id],
+        ).fetchone()
     finally:
         con.close()
     table = Table(title=f"run {run_id}", title_justify="left")
-    for name, justify in (("intent", "left"), ("critical", "center"), ("dialogues", "right"),
-                          ("success", "right"), ("routing", "right"), ("escalation recall", "right"),
-                          ("errors", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for intent, critical, count, success, routing, recall, errors in rows:
-        table.add_row(Text(intent), "yes" if critical else "", str(count), f"{success:.0%}", f"{routing:.0%}",
-                      "-" if recall is None else f"{recall:.0%}", str(errors))
+    table.add_column("intent", no_wrap=True)
+    for name in ("critical", "dialogues", "success", "routing", "escalation recall", "errors"):
+        table.add_column(name, justify="center" if name == "critical" else "right")
+    for row in rows:
+        table.add_row(
+            Text(row.intent),
+            "yes" if row.critical else "",
+            str(row.dialogues),
+            f"{row.success_rate:.0%}",
+            f"{row.routing_accuracy:.0%}",
+            "-" if row.escalation_recall is None else f"{row.escalation_recall:.0%}",
+            str(row.errors),
+        )
     if total and total[0]:
         table.add_section()
         recall = "-" if total[2] is None else f"{total[2]:.0%}"
@@ -154,8 +192,12 @@ def sql(
         writer.writerow(names)
         writer.writerows(rows)
     elif format == "json":
-        sys.stdout.write(json.dumps([dict(zip(names, r, strict=True)) for r in rows], ensure_ascii=False,
-                                    default=str, indent=1) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                [dict(zip(names, r, strict=True)) for r in rows], ensure_ascii=False, default=str, indent=1
+            )
+            + "\n"
+        )
     else:
         table = Table(*names, show_lines=False)
         for row in rows:
@@ -186,15 +228,24 @@ def runs(db: DbOption = "botdrill.duckdb") -> None:
             group by all order by r.created_at""").fetchall()
     finally:
         con.close()
-    table = Table("run", "created", "status", "pack", "target", "seed", "stored", "success",
-                  "escalation recall")
+    table = Table(
+        "run", "created", "status", "pack", "target", "seed", "stored", "success", "escalation recall"
+    )
     for run_id, created, status, pack, target, seed, n, stored, success, recall in rows:
-        table.add_row(Text(run_id), f"{created:%Y-%m-%d %H:%M}", status, Text(pack), Text(target), str(seed),
-                      f"{stored}/{n}", "-" if success is None else f"{success:.0%}",
-                      "-" if recall is None else f"{recall:.0%}")
+        table.add_row(
+            Text(run_id),
+            f"{created:%Y-%m-%d %H:%M}",
+            status,
+            Text(pack),
+            Text(target),
+            str(seed),
+            f"{stored}/{n}",
+            "-" if success is None else f"{success:.0%}",
+            "-" if recall is None else f"{recall:.0%}",
+        )
     _out.print(table)
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    app(prog_name="botdrill")

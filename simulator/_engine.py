@@ -13,11 +13,11 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 from botdrill.agents import Agenda, AgendaUser, Message, Reply
 from botdrill.agents._adapters import (
     Assistant,
-    AssistantError,
     AssistantTimeout,
     BatchAssistant,
 )
@@ -101,8 +101,13 @@ class Engine:
             scenario = next(self.source, None)
             if scenario is None:
                 break
-            still.append(LiveDialogue(scenario=scenario, agenda=self.user.start(scenario),
-                                      thread_id=f"{self.run_id}-{scenario.index:06d}"))
+            still.append(
+                LiveDialogue(
+                    scenario=scenario,
+                    agenda=self.user.start(scenario),
+                    thread_id=f"{self.run_id}-{scenario.index:06d}",
+                )
+            )
         return still
 
     def user_step(self, live: list[LiveDialogue]) -> None:
@@ -112,9 +117,17 @@ class Engine:
                 continue
             turn = self.user.next_turn(d.agenda, d.last_reply)
             d.clock += 1.0 + len(turn.text) / d.scenario.persona.typing_cps
-            d.turns.append(TurnRecord(turn_idx=len(d.turns), speaker="user", text=turn.text, sim_time=d.clock,
-                                      gold_intent=turn.intent, gold_acts=list(turn.acts),
-                                      gold_slots=list(turn.slots)))
+            d.turns.append(
+                TurnRecord(
+                    turn_idx=len(d.turns),
+                    speaker="user",
+                    text=turn.text,
+                    sim_time=d.clock,
+                    gold_intent=turn.intent,
+                    gold_acts=list(turn.acts),
+                    gold_slots=list(turn.slots),
+                )
+            )
             d.messages.append({"role": "user", "content": turn.text})
             if "request_human" in turn.acts:
                 d.requested_human = True
@@ -131,8 +144,9 @@ class Engine:
         if isinstance(self.assistant, BatchAssistant):
             started = time.perf_counter()
             try:
-                replies: list[Reply | BaseException] = list(self.assistant.respond_batch(
-                    [(d.thread_id, d.messages) for d in waiting]))
+                replies: list[Reply | BaseException] = list(
+                    self.assistant.respond_batch([(d.thread_id, d.messages) for d in waiting])
+                )
             except Exception:
                 # One bad conversation must not sink the cohort: retry one by one to find it.
                 replies = []
@@ -156,7 +170,8 @@ class Engine:
             started = time.perf_counter()
             try:
                 d.pending = await asyncio.wait_for(
-                    self.assistant.respond(list(d.messages), thread_id=d.thread_id), self.timeout)
+                    self.assistant.respond(list(d.messages), thread_id=d.thread_id), self.timeout
+                )
             except TimeoutError:
                 d.pending = AssistantTimeout(f"no reply within {self.timeout:g} s")
             except Exception as exc:  # the assistant under test failed: data, not a crash
@@ -172,19 +187,37 @@ class Engine:
             if isinstance(reply, BaseException):
                 kind = type(reply).__name__
                 d.error = (kind, str(reply) or kind)
-                d.turns.append(TurnRecord(turn_idx=len(d.turns), speaker="assistant", text="",
-                                          sim_time=d.clock, latency_ms=d.latency_ms, error_type=kind))
+                d.turns.append(
+                    TurnRecord(
+                        turn_idx=len(d.turns),
+                        speaker="assistant",
+                        text="",
+                        sim_time=d.clock,
+                        latency_ms=d.latency_ms,
+                        error_type=kind,
+                    )
+                )
                 d.end_reason = "assistant_error"
                 continue
             latency = 0.3 + len(reply.text) / 2000 if self.modelled_latency else d.latency_ms / 1000
             d.clock += latency
-            handoff, source = reply.handoff, "exposed"
+            source: Literal["exposed", "judged"] = "exposed"
+            handoff = reply.handoff
             if handoff is None:
                 handoff, source = judge_handoff(reply.text), "judged"
-            d.turns.append(TurnRecord(turn_idx=len(d.turns), speaker="assistant", text=reply.text,
-                                      sim_time=d.clock, intent=reply.intent, slots=reply.slots,
-                                      handoff=handoff, handoff_source=source if handoff else None,
-                                      latency_ms=d.latency_ms))
+            d.turns.append(
+                TurnRecord(
+                    turn_idx=len(d.turns),
+                    speaker="assistant",
+                    text=reply.text,
+                    sim_time=d.clock,
+                    intent=reply.intent,
+                    slots=reply.slots,
+                    handoff=handoff,
+                    handoff_source=source if handoff else None,
+                    latency_ms=d.latency_ms,
+                )
+            )
             d.messages.append({"role": "assistant", "content": reply.text})
             d.last_reply = reply.text
             d.clock += len(reply.text) / _READING_CPS
@@ -201,8 +234,15 @@ class Engine:
 
     def _finish(self, d: LiveDialogue) -> None:
         assert d.end_reason is not None
-        record, checks = score(pack=self.pack, run_id=self.run_id, scenario=d.scenario, turns=d.turns,
-                               end_reason=d.end_reason, error=d.error, user_requested_human=d.requested_human)
+        record, checks = score(
+            pack=self.pack,
+            run_id=self.run_id,
+            scenario=d.scenario,
+            turns=d.turns,
+            end_reason=d.end_reason,
+            error=d.error,
+            user_requested_human=d.requested_human,
+        )
         forget = getattr(self.assistant, "forget", None)
         if forget is not None:
             forget(d.thread_id)
@@ -218,9 +258,9 @@ class Engine:
             live = self.admit(live)
 
 
-def scenario_stream(pack: Pack, seed: int, indexes: Iterator[int],
-                    sampler: Callable[[Pack, int, int], Scenario]) -> Iterator[Scenario]:
+def scenario_stream(
+    pack: Pack, seed: int, indexes: Iterator[int], sampler: Callable[[Pack, int, int], Scenario]
+) -> Iterator[Scenario]:
     """Scenarios for the given indexes, sampled lazily so a long run holds only its cohort in memory."""
     for index in indexes:
         yield sampler(pack, seed, index)
-

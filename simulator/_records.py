@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from botdrill.agents import GoldSlot
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """How a dialogue ended, judged against its gold labels; the first that applies, in this order."""
 
     ASSISTANT_ERROR = "assistant_error"

@@ -78,8 +78,16 @@ class RunMismatchError(BotdrillError):
 
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for dist in ("botdrill", "langgraph", "langchain-openai", "duckdb", "pydantic", "scikit-learn", "numpy",
-                 "pyarrow"):
+    for dist in (
+        "botdrill",
+        "langgraph",
+        "langchain-openai",
+        "duckdb",
+        "pydantic",
+        "scikit-learn",
+        "numpy",
+        "pyarrow",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -92,8 +100,12 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def run_drill(config: RunConfig, *, on_progress: Callable[[int, int], None] | None = None,
-              assistant: Assistant | BatchAssistant | None = None) -> RunResult:
+def run_drill(
+    config: RunConfig,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    assistant: Assistant | BatchAssistant | None = None,
+) -> RunResult:
     """Simulate `config.n` dialogues and store them; resume if the run id exists.
 
     Args:
@@ -116,23 +128,38 @@ def run_drill(config: RunConfig, *, on_progress: Callable[[int, int], None] | No
     try:
         existing = store.get_run(run_id)
         if existing is not None:
-            wanted = {"seed": config.seed, "pack_sha256": digest, "target": config.target,
-                      "max_turns": config.max_turns}
+            wanted = {
+                "seed": config.seed,
+                "pack_sha256": digest,
+                "target": config.target,
+                "max_turns": config.max_turns,
+            }
             differ = {k: (existing[k], v) for k, v in wanted.items() if existing[k] != v}
             if differ:
                 detail = "; ".join(f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in differ.items())
-                raise RunMismatchError(f"run {run_id!r} already exists in {config.db} and would not be "
-                                       f"reproduced ({detail}); resume it with the same options or pick "
-                                       "another --run-id")
+                raise RunMismatchError(
+                    f"run {run_id!r} already exists in {config.db} and would not be "
+                    f"reproduced ({detail}); resume it with the same options or pick "
+                    "another --run-id"
+                )
         done = store.finished_indexes(run_id)
         todo = [i for i in range(config.n) if i not in done]
         stored_config = config.model_dump(exclude={"db"}) | {"run_id": run_id}
-        store.start_run({
-            "run_id": run_id, "pack": pack.name, "pack_version": pack.version, "pack_sha256": digest,
-            "target": config.target, "seed": config.seed, "n_dialogues": max(config.n, len(done)),
-            "max_turns": config.max_turns, "concurrency": config.concurrency, "config": stored_config,
-            "versions": _versions() | {"assistant": getattr(bot, "name", type(bot).__name__)},
-        })
+        store.start_run(
+            {
+                "run_id": run_id,
+                "pack": pack.name,
+                "pack_version": pack.version,
+                "pack_sha256": digest,
+                "target": config.target,
+                "seed": config.seed,
+                "n_dialogues": max(config.n, len(done)),
+                "max_turns": config.max_turns,
+                "concurrency": config.concurrency,
+                "config": stored_config,
+                "versions": _versions() | {"assistant": getattr(bot, "name", type(bot).__name__)},
+            }
+        )
         skipped = config.n - len(todo)
         finished = 0
 
@@ -144,11 +171,20 @@ def run_drill(config: RunConfig, *, on_progress: Callable[[int, int], None] | No
                 on_progress(skipped + finished, config.n)
 
         engine = Engine(
-            pack=pack, run_id=run_id, assistant=bot, sink=sink, cohort=config.concurrency,
-            max_turns=config.max_turns, timeout=config.timeout,
+            pack=pack,
+            run_id=run_id,
+            assistant=bot,
+            sink=sink,
+            cohort=config.concurrency,
+            max_turns=config.max_turns,
+            timeout=config.timeout,
             modelled_latency=isinstance(bot, ReferenceAssistant),
-            source=scenario_stream(pack, config.seed, iter(todo),
-                                   lambda p, s, i: sample_scenario(p, s, i, critical_share=config.critical_share)),
+            source=scenario_stream(
+                pack,
+                config.seed,
+                iter(todo),
+                lambda p, s, i: sample_scenario(p, s, i, critical_share=config.critical_share),
+            ),
         )
         if on_progress is not None:
             on_progress(skipped, config.n)
@@ -167,5 +203,10 @@ def run_drill(config: RunConfig, *, on_progress: Callable[[int, int], None] | No
         store.end_run(run_id, "finished")
     finally:
         store.close()
-    return RunResult(run_id=run_id, db=str(Path(config.db)), simulated=finished, skipped=skipped,
-                     seconds=time.perf_counter() - started)
+    return RunResult(
+        run_id=run_id,
+        db=str(Path(config.db)),
+        simulated=finished,
+        skipped=skipped,
+        seconds=time.perf_counter() - started,
+    )

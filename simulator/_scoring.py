@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
+from botdrill.policies import judge
 from botdrill.scenarios import Pack, Scenario, normalize_value
 
-from ._records import DialogueRecord, EndReason, Outcome, SlotCheck, TurnRecord
+from ._records import DialogueRecord, EndReason, Outcome, SlotCheck, SlotStatus, TurnRecord
 
 
 def check_slots(pack: Pack, scenario: Scenario, captured: dict[str, str] | None) -> list[SlotCheck]:
@@ -15,14 +16,24 @@ def check_slots(pack: Pack, scenario: Scenario, captured: dict[str, str] | None)
     for name, expected in scenario.goal.slots.items():
         slot = pack.slot(name)
         if captured is None:
-            checks.append(SlotCheck(slot=name, expected=expected, captured=None, captured_normalized=None,
-                                    status="not_exposed"))
+            checks.append(
+                SlotCheck(
+                    slot=name,
+                    expected=expected,
+                    captured=None,
+                    captured_normalized=None,
+                    status="not_exposed",
+                )
+            )
             continue
         raw = captured.get(name)
         normalized = normalize_value(slot, raw, pack)
-        status = "missing" if raw is None else ("correct" if normalized == expected else "wrong")
-        checks.append(SlotCheck(slot=name, expected=expected, captured=raw, captured_normalized=normalized,
-                                status=status))
+        status: SlotStatus = "missing" if raw is None else ("correct" if normalized == expected else "wrong")
+        checks.append(
+            SlotCheck(
+                slot=name, expected=expected, captured=raw, captured_normalized=normalized, status=status
+            )
+        )
     return checks
 
 
@@ -74,16 +85,21 @@ def score(
     missing = sum(c.status == "missing" for c in checks)
     misrouted = routed is not None and routed != goal.intent
 
+    verdict = judge(
+        goal.escalation,
+        goal.escalation_within,
+        handoff_turn=handoff_turn,
+        user_requested=user_requested_human,
+    )
     if error is not None:
         outcome = Outcome.ASSISTANT_ERROR
-    elif goal.escalation == "must" and not escalated:
+    elif verdict == "missed":
         outcome = Outcome.MISSED_ESCALATION
     elif misrouted:
         outcome = Outcome.MISROUTED
-    elif goal.escalation == "must" and goal.escalation_within is not None and handoff_turn is not None \
-            and handoff_turn > goal.escalation_within:
+    elif verdict == "late":
         outcome = Outcome.LATE_ESCALATION
-    elif goal.escalation == "never" and escalated and not user_requested_human:
+    elif verdict == "over":
         outcome = Outcome.OVER_ESCALATION
     elif wrong or (missing and not escalated and end_reason == "user_done"):
         outcome = Outcome.SLOT_ERROR
@@ -91,7 +107,7 @@ def score(
         outcome = Outcome.USER_GAVE_UP
     elif end_reason == "max_turns":
         outcome = Outcome.MAX_TURNS
-    elif escalated and goal.escalation == "never":
+    elif verdict == "on_request":
         outcome = Outcome.HANDED_OFF_ON_REQUEST
     else:
         outcome = Outcome.SUCCESS
@@ -126,4 +142,3 @@ def score(
         transcript_sha256=transcript_digest(turns),
     )
     return record, checks
-

@@ -129,19 +129,48 @@ FROM dialogues
 GROUP BY run_id, gold_intent;
 """
 
-_TURN_SCHEMA = pa.schema([
-    ("run_id", pa.string()), ("dialogue_id", pa.string()), ("turn_idx", pa.int32()),
-    ("speaker", pa.string()), ("text", pa.string()), ("sim_time", pa.float64()),
-    ("gold_intent", pa.string()), ("gold_acts", pa.list_(pa.string())),
-    ("gold_slots", pa.list_(pa.struct([("slot", pa.string()), ("value", pa.string()),
-                                       ("start", pa.int32()), ("end", pa.int32())]))),
-    ("intent", pa.string()), ("slots", pa.map_(pa.string(), pa.string())), ("handoff", pa.bool_()),
-    ("handoff_source", pa.string()), ("latency_ms", pa.float64()), ("error_type", pa.string()),
-])
-_CHECK_SCHEMA = pa.schema([
-    ("run_id", pa.string()), ("dialogue_id", pa.string()), ("slot", pa.string()), ("expected", pa.string()),
-    ("captured", pa.string()), ("captured_normalized", pa.string()), ("status", pa.string()),
-])
+_TURN_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("dialogue_id", pa.string()),
+        ("turn_idx", pa.int32()),
+        ("speaker", pa.string()),
+        ("text", pa.string()),
+        ("sim_time", pa.float64()),
+        ("gold_intent", pa.string()),
+        ("gold_acts", pa.list_(pa.string())),
+        (
+            "gold_slots",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("slot", pa.string()),
+                        ("value", pa.string()),
+                        ("start", pa.int32()),
+                        ("end", pa.int32()),
+                    ]
+                )
+            ),
+        ),
+        ("intent", pa.string()),
+        ("slots", pa.map_(pa.string(), pa.string())),
+        ("handoff", pa.bool_()),
+        ("handoff_source", pa.string()),
+        ("latency_ms", pa.float64()),
+        ("error_type", pa.string()),
+    ]
+)
+_CHECK_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("dialogue_id", pa.string()),
+        ("slot", pa.string()),
+        ("expected", pa.string()),
+        ("captured", pa.string()),
+        ("captured_normalized", pa.string()),
+        ("status", pa.string()),
+    ]
+)
 
 
 class StoreError(BotdrillError):
@@ -158,7 +187,8 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         if "lock" in str(exc).lower():
             raise StoreError(
                 f"{path}: the database is in use by another botdrill or duckdb process; DuckDB allows one "
-                "writer and no readers beside it. Wait for that run to finish, or use another --db.") from None
+                "writer and no readers beside it. Wait for that run to finish, or use another --db."
+            ) from None
         raise StoreError(f"{path}: cannot open the database: {exc}") from None
     except duckdb.Error as exc:
         raise StoreError(f"{path}: cannot open the database: {exc}") from None
@@ -187,13 +217,16 @@ class Store:
         from . import __version__
 
         exists = self.con.execute(
-            "select count(*) from information_schema.tables where table_name = 'schema_version'").fetchone()
+            "select count(*) from information_schema.tables where table_name = 'schema_version'"
+        ).fetchone()
         if exists and exists[0]:
             row = self.con.execute("select max(version) from schema_version").fetchone()
             found = row[0] if row else None
             if found is not None and found != SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: schema version {found}, this botdrill writes version "
-                                 f"{SCHEMA_VERSION}; use a new --db file")
+                raise StoreError(
+                    f"{self.path}: schema version {found}, this botdrill writes version "
+                    f"{SCHEMA_VERSION}; use a new --db file"
+                )
         self.con.execute("BEGIN")
         self.con.execute(_TABLES)
         self.con.execute(_VIEWS)
@@ -217,13 +250,19 @@ class Store:
         """Insert a new run, or mark an existing one as running again (a resume)."""
         if self.get_run(run["run_id"]) is None:
             self.con.execute(
-                "insert into runs values ($run_id, now(), NULL, 'running', $pack, $pack_version, $pack_sha256, "
-                "$target, $seed, $n_dialogues, $max_turns, $concurrency, $config, $versions)",
-                {**run, "config": json.dumps(run["config"], sort_keys=True),
-                 "versions": json.dumps(run["versions"], sort_keys=True)})
+                "insert into runs values ($run_id, now(), NULL, 'running', $pack, $pack_version, "
+                "$pack_sha256, $target, $seed, $n_dialogues, $max_turns, $concurrency, $config, $versions)",
+                {
+                    **run,
+                    "config": json.dumps(run["config"], sort_keys=True),
+                    "versions": json.dumps(run["versions"], sort_keys=True),
+                },
+            )
         else:
-            self.con.execute("update runs set status = 'running', finished_at = NULL, n_dialogues = ? "
-                             "where run_id = ?", [run["n_dialogues"], run["run_id"]])
+            self.con.execute(
+                "update runs set status = 'running', finished_at = NULL, n_dialogues = ? where run_id = ?",
+                [run["n_dialogues"], run["run_id"]],
+            )
 
     def end_run(self, run_id: str, status: str) -> None:
         """Mark a run `finished` or `interrupted`."""
@@ -239,7 +278,10 @@ class Store:
     def add(self, item: tuple[DialogueRecord, list[TurnRecord], list[SlotCheck]]) -> None:
         """Buffer a finished dialogue; write the buffer when it is big or old enough."""
         self._pending.append(item)
-        if len(self._pending) >= self.flush_every or time.monotonic() - self._last_flush >= self.flush_seconds:
+        if (
+            len(self._pending) >= self.flush_every
+            or time.monotonic() - self._last_flush >= self.flush_seconds
+        ):
             self.flush()
 
     def flush(self) -> None:
@@ -284,8 +326,14 @@ def _dialogue_table(records: Iterable[DialogueRecord]) -> pa.Table:
     for name in DialogueRecord.model_fields:
         if name == "gold_slots":
             fields.append((name, pa.map_(pa.string(), pa.string())))
-        elif name in ("idx", "escalation_within", "escalation_turn", "user_turns", "assistant_turns",
-                      "slot_errors"):
+        elif name in (
+            "idx",
+            "escalation_within",
+            "escalation_turn",
+            "user_turns",
+            "assistant_turns",
+            "slot_errors",
+        ):
             fields.append((name, pa.int32()))
         elif name == "seed":
             fields.append((name, pa.int64()))
@@ -310,8 +358,9 @@ def _turn_table(batch: list[tuple[DialogueRecord, list[TurnRecord], list[SlotChe
             cols["sim_time"].append(t.sim_time)
             cols["gold_intent"].append(t.gold_intent)
             cols["gold_acts"].append(t.gold_acts)
-            cols["gold_slots"].append(None if t.gold_slots is None else
-                                      [s.model_dump() for s in t.gold_slots])
+            cols["gold_slots"].append(
+                None if t.gold_slots is None else [s.model_dump() for s in t.gold_slots]
+            )
             cols["intent"].append(t.intent)
             cols["slots"].append(None if t.slots is None else list(t.slots.items()))
             cols["handoff"].append(t.handoff)

@@ -1,0 +1,91 @@
+"""Metrics read from the store's views, so the numbers in Python, the CLI and plain SQL always agree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from botdrill.simulator import connect
+
+
+@dataclass(frozen=True)
+class IntentSummary:
+    """One intent's results in one run (a row of the `intent_summary` view)."""
+
+    intent: str
+    critical: bool
+    dialogues: int
+    success_rate: float
+    """Share of dialogues with outcome `success`."""
+    routing_accuracy: float
+    """Share of dialogues not misrouted."""
+    escalation_recall: float | None
+    """Share of must-escalate dialogues that reached a person; `None` when there were none."""
+    errors: int
+    """Dialogues in which the assistant failed."""
+
+
+Database = str | Path | duckdb.DuckDBPyConnection
+
+
+@contextmanager
+def _open(db: Database) -> Iterator[duckdb.DuckDBPyConnection]:
+    if isinstance(db, duckdb.DuckDBPyConnection):
+        yield db
+        return
+    con = connect(db, read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def latest_run(db: Database) -> str | None:
+    """The id of the most recently created run, or `None` for an empty database."""
+    with _open(db) as con:
+        row = con.execute("select run_id from runs order by created_at desc, run_id desc limit 1").fetchone()
+    return row[0] if row else None
+
+
+def intent_summary(db: Database, run_id: str) -> list[IntentSummary]:
+    """Per-intent results of `run_id`, critical intents first."""
+    with _open(db) as con:
+        rows = con.execute(
+            "select gold_intent, critical, dialogues, success_rate, routing_accuracy, escalation_recall, "
+            "errors "
+            "from intent_summary where run_id = ? order by critical desc, gold_intent",
+            [run_id],
+        ).fetchall()
+    return [IntentSummary(*row) for row in rows]
+
+
+def confusion(db: Database, run_id: str) -> dict[tuple[str, str], int]:
+    """Dialogue counts per (gold intent, routed intent); `(none)` where the bot never routed."""
+    with _open(db) as con:
+        rows = con.execute(
+            "select gold_intent, routed_intent, dialogues from confusion where run_id = ?", [run_id]
+        ).fetchall()
+    return {(gold, routed): n for gold, routed, n in rows}
+
+
+def failures(
+    db: Database, run_id: str, *, outcome: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Rows of the `failures` view for `run_id`, optionally of one outcome."""
+    sql = "select * from failures where run_id = ?"
+    params: list[Any] = [run_id]
+    if outcome is not None:
+        sql += " and outcome = ?"
+        params.append(outcome)
+    sql += " order by dialogue_id"
+    if limit is not None:
+        sql += f" limit {int(limit)}"
+    with _open(db) as con:
+        cursor = con.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
