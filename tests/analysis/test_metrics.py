@@ -1,0 +1,85 @@
+"""The analysis API reads the same views as SQL: check it against the raw dialogues table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from botdrill.analysis import IntentSummary, confusion, failures, intent_summary, latest_run
+from botdrill.simulator import RunConfig, run_drill
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("analysis") / "runs.duckdb"
+    run_drill(RunConfig(db=str(path), n=120, seed=11, run_id="first"))
+    run_drill(RunConfig(db=str(path), n=40, seed=12, run_id="second"))
+    return path
+
+
+def test_latest_run_is_the_newest(db: Path) -> None:
+    assert latest_run(db) == "second"
+
+
+def test_latest_run_of_an_empty_database(tmp_path: Path) -> None:
+    from botdrill.simulator import Store
+
+    Store(tmp_path / "empty.duckdb").close()
+    assert latest_run(tmp_path / "empty.duckdb") is None
+
+
+def test_intent_summary_matches_the_dialogues(db: Path) -> None:
+    rows = intent_summary(db, "first")
+    assert all(isinstance(r, IntentSummary) for r in rows)
+    assert sum(r.dialogues for r in rows) == 120
+    # Critical intents come first.
+    flags = [r.critical for r in rows]
+    assert flags == sorted(flags, reverse=True)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        for row in rows:
+            n, success, must, reached = con.execute(
+                "select count(*), count(*) filter (where outcome = 'success'), "
+                "count(*) filter (where expected_escalation = 'must'), "
+                "count(*) filter (where expected_escalation = 'must' and escalated) "
+                "from dialogues where run_id = 'first' and gold_intent = ?",
+                [row.intent],
+            ).fetchone()
+            assert row.dialogues == n
+            assert row.success_rate == pytest.approx(success / n)
+            if must:
+                assert row.escalation_recall == pytest.approx(reached / must)
+            else:
+                assert row.escalation_recall is None
+    finally:
+        con.close()
+
+
+def test_confusion_counts_every_dialogue_once(db: Path) -> None:
+    matrix = confusion(db, "first")
+    assert sum(matrix.values()) == 120
+    rows = intent_summary(db, "first")
+    for row in rows:
+        assert sum(n for (gold, _), n in matrix.items() if gold == row.intent) == row.dialogues
+        correct = matrix.get((row.intent, row.intent), 0)
+        # Routing accuracy counts unrouted dialogues as not misrouted, so it is at least the diagonal share.
+        assert row.routing_accuracy >= correct / row.dialogues - 1e-9
+
+
+def test_failures_filter_and_limit(db: Path) -> None:
+    every = failures(db, "first")
+    assert every, "the reference bot is expected to fail some dialogues"
+    assert all(f["outcome"] not in ("success", "handed_off_on_request") for f in every)
+    assert all(f["run_id"] == "first" for f in every)
+    outcome = every[0]["outcome"]
+    only = failures(db, "first", outcome=outcome)
+    assert only and all(f["outcome"] == outcome for f in only)
+    assert len(failures(db, "first", limit=2)) == min(2, len(every))
+
+
+def test_public_api_is_pinned() -> None:
+    import botdrill.analysis as analysis
+
+    assert sorted(analysis.__all__) == ["IntentSummary", "confusion", "failures", "intent_summary", "latest_run"]
