@@ -55,6 +55,11 @@ class Agenda:
         return self.scenario.persona
 
 
+def _any_of(cues: list[str]) -> re.Pattern[str]:
+    """A pattern that finds any of `cues` as a plain substring (nothing in a cue is a regex)."""
+    return re.compile("|".join(re.escape(c.lower()) for c in sorted(cues, key=len, reverse=True)))
+
+
 class _Builder:
     """Accumulates sentences and records where each slot value lands in the final text."""
 
@@ -96,6 +101,13 @@ class AgendaUser:
 
     def __init__(self, pack: Pack) -> None:
         self.pack = pack
+        lex = pack.lexicon
+        # Cues are plain substrings; one compiled alternation per cue list keeps reading a reply cheap.
+        self._cue_done = _any_of(lex.done_cues)
+        self._cue_confirm = _any_of(lex.confirm_cues)
+        self._cue_not_understood = _any_of(lex.not_understood_cues)
+        self._cue_open = _any_of(lex.open_question_cues)
+        self._slot_cues = [(s.name, _any_of(s.cues)) for s in pack.slots]
 
     def start(self, scenario: Scenario) -> Agenda:
         """A fresh agenda for `scenario`."""
@@ -134,19 +146,18 @@ class AgendaUser:
     # -- reading the assistant ------------------------------------------------------------------
 
     def _read(self, agenda: Agenda, text: str) -> tuple[str, str | None]:
-        lowered = text.lower()
-        lex = self.pack.lexicon
-        if any(cue in lowered for cue in lex.done_cues):
+        lowered = text.lower().replace("\u2019", "'")
+        if self._cue_done.search(lowered):
             return "done", None
-        if any(cue in lowered for cue in lex.confirm_cues):
+        if self._cue_confirm.search(lowered):
             return "confirm", None
-        asked = [s.name for s in self.pack.slots if any(cue in lowered for cue in s.cues)]
+        asked = [name for name, cues in self._slot_cues if cues.search(lowered)]
         if asked:
             wanted = [s for s in asked if s in agenda.scenario.goal.slots]
             return "request", (wanted or asked)[0]
-        if any(cue in lowered for cue in lex.not_understood_cues):
+        if self._cue_not_understood.search(lowered):
             return "not_understood", None
-        if any(cue in lowered for cue in lex.open_question_cues):
+        if self._cue_open.search(lowered):
             return "open", None
         return "other", None
 

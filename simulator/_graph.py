@@ -24,16 +24,17 @@ class CohortState(TypedDict):
 def build_graph(engine: Engine) -> Any:
     """Compile the cohort dialogue graph for `engine` (no checkpointer: the store is the record)."""
 
-    def admit(state: CohortState) -> CohortState:
+    # Every node is a coroutine: under `ainvoke`, LangGraph would run a sync node in a worker thread.
+    async def admit(state: CohortState) -> CohortState:
         return {"live": engine.admit(state["live"])}
 
-    def user(state: CohortState) -> None:
+    async def user(state: CohortState) -> None:
         engine.user_step(state["live"])
 
     async def assistant(state: CohortState) -> None:
         await engine.assistant_step(state["live"])
 
-    def observe(state: CohortState) -> None:
+    async def observe(state: CohortState) -> None:
         engine.observe(state["live"])
 
     def more(state: CohortState) -> str:
