@@ -1,8 +1,27 @@
-"""Who talks: simulated users, the built-in reference assistant, and adapters for assistants under test."""
+"""Who talks: simulated users, the built-in reference assistant, and adapters for assistants under test.
 
-from ._reference import ReferenceAssistant
+`ReferenceAssistant` is imported on first use: it brings scikit-learn, which most callers do not need.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ._types import DialogueAct, GoldSlot, Message, Reply, UserTurn
 from ._user import Agenda, AgendaUser
+
+if TYPE_CHECKING:
+    from ._reference import ReferenceAssistant
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ReferenceAssistant":
+        from ._reference import ReferenceAssistant
+
+        globals()[name] = ReferenceAssistant
+        return ReferenceAssistant
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Agenda",

@@ -171,13 +171,22 @@ class GraphAssistant:
         if not isinstance(output, dict) or not output.get("messages"):
             raise AssistantProtocolError("the graph's output state has no 'messages'")
         last = output["messages"][-1]
-        content = last.get("content") if isinstance(last, dict) else getattr(last, "content", None)
+        interrupts = output.get("__interrupt__")
+        role = last.get("role") if isinstance(last, dict) else getattr(last, "type", None)
+        if role not in ("assistant", "ai"):
+            if not interrupts:
+                raise AssistantProtocolError("the graph added no assistant message")
+            # Paused for a person before saying anything: its words, if any, are the interrupt's value.
+            value = getattr(interrupts[0], "value", None)
+            content: object = value if isinstance(value, str) else ""
+        else:
+            content = last.get("content") if isinstance(last, dict) else getattr(last, "content", None)
         if isinstance(content, list):  # content blocks
             content = "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
         if not isinstance(content, str):
             raise AssistantProtocolError("the graph's last message has no text content")
         handoff = output.get("handoff")
-        if output.get("__interrupt__"):
+        if interrupts:
             handoff = True
         return coerce_reply(
             {

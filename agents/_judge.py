@@ -7,7 +7,7 @@ import re
 _HANDOFF = re.compile(
     r"\b(?:transfer(?:ring)?|connect(?:ing)?|put(?:ting)?|hand(?:ing)?|pass(?:ing)?)\s+you\s+"
     r"(?:(?:over|through|on)\s+)?(?:to|with)\s+(?:a |an |one of (?:our|my) |our |the |my )?"
-    r"(?:member of (?:our |the )?|\w+\s+)?"
+    r"(?:member of (?:our |the )?)?(?:\w+\s+){0,2}?"
     r"(?:human|person|agent|advis[oe]r|colleague|specialist|team|representative|operator|staff)",
     re.IGNORECASE,
 )

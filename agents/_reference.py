@@ -72,6 +72,8 @@ class ReferenceAssistant:
     """
 
     name = "reference"
+    modelled_latency = True
+    """Its real latency is an artefact of batching, so the simulated clock models a typical bot's."""
 
     def __init__(self) -> None:
         folder = resources.files("botdrill.agents").joinpath("data")
@@ -184,10 +186,10 @@ class ReferenceAssistant:
             if _AFFIRM.search(text) and not _NEGATE.search(text):
                 return self._complete(state)
             changed = self._fill(state, text, awaited=None, overwrite=True)
+            state.awaiting = None
             if not changed:
-                state.awaiting = None
                 return self._reply(state, cfg["reconfirm_missing"])
-            return self._next(state)
+            return self._next(state)  # confirms the corrected summary again
         self._fill(state, text, awaited=state.awaiting)
         return self._next(state)
 

@@ -8,6 +8,7 @@ mapped back to the line of the offending node.
 from __future__ import annotations
 
 import hashlib
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from ._errors import ScenarioError
 from ._models import Pack
 
 _Path = tuple[str | int, ...]
+_LOCATED = re.compile(r"^@([\w.]+): (.*)$", re.DOTALL)
 
 
 def _build(node: yaml.Node, path: _Path, lines: dict[_Path, int], source: str) -> Any:
@@ -108,6 +110,10 @@ def parse_pack(text: str, *, source: str = "<pack>") -> Pack:
             else ""
         )
         msg = first["msg"].removeprefix("Value error, ")
+        located = _LOCATED.match(msg)
+        if located:  # a cross-field check that names its own field (see _models.located)
+            loc = tuple(int(p) if p.isdigit() else p for p in located.group(1).split("."))
+            msg = located.group(2)
         raise ScenarioError(
             msg + more, path=source, line=_line_for(loc, lines), field=_dotted(loc) or None
         ) from None

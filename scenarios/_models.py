@@ -10,12 +10,21 @@ import datetime as _dt
 import re
 from enum import StrEnum
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def located(path: str, reason: str) -> ValueError:
+    """A validation error that names the field it is about, for checks that span several fields.
+
+    Pydantic places errors of a model-level check at the model itself; the `@path:` prefix lets the pack
+    loader point at the right line instead.
+    """
+    return ValueError(f"@{path}: {reason}")
 
 
 class _Model(BaseModel):
@@ -204,12 +213,13 @@ class Pack(_Model):
 
     @field_validator("slots", "intents", "personas")
     @classmethod
-    def _unique(cls, items: list[SlotSpec] | list[IntentSpec] | list[Persona]) -> list:  # type: ignore[type-arg]
+    def _unique(cls, items: list[Any], info: ValidationInfo) -> list[Any]:
         seen: set[str] = set()
-        for item in items:
-            key = item.name if not isinstance(item, Persona) else item.id
+        for index, item in enumerate(items):
+            attr = "id" if isinstance(item, Persona) else "name"
+            key: str = getattr(item, attr)
             if key in seen:
-                raise ValueError(f"duplicate name {key!r}")
+                raise located(f"{info.field_name}.{index}.{attr}", f"duplicate name {key!r}")
             seen.add(key)
         return items
 
@@ -217,24 +227,25 @@ class Pack(_Model):
     def _check_references(self) -> Pack:
         known = {s.name for s in self.slots}
         for i, intent in enumerate(self.intents):
-            for slot in intent.slots:
+            for j, slot in enumerate(intent.slots):
                 if slot not in known:
-                    raise ValueError(
-                        f"intents.{i} ({intent.name}): slot {slot!r} is not declared under 'slots'"
+                    raise located(
+                        f"intents.{i}.slots.{j}",
+                        f"slot {slot!r} of intent {intent.name!r} is not declared under 'slots'",
                     )
             for kind in ("openings", "vague_openings", "restatements"):
                 allowed = set(intent.slots) if kind == "openings" else set()
-                for template in getattr(intent, kind):
+                for j, template in enumerate(getattr(intent, kind)):
                     unknown = set(_PLACEHOLDER.findall(template)) - allowed
                     if unknown:
-                        raise ValueError(
-                            f"intents.{i} ({intent.name}).{kind}: {template!r} uses "
-                            f"{', '.join(sorted('{' + u + '}' for u in unknown))}, which "
-                            + ("is not one of this intent's slots" if allowed else "is not allowed here")
+                        raise located(
+                            f"intents.{i}.{kind}.{j}",
+                            f"{template!r} uses {', '.join(sorted('{' + u + '}' for u in unknown))}, which "
+                            + ("is not one of this intent's slots" if allowed else "is not allowed here"),
                         )
-        for template in self.lexicon.corrections:
+        for j, template in enumerate(self.lexicon.corrections):
             if "{value}" not in template:
-                raise ValueError(f"lexicon.corrections: {template!r} has no {{value}} placeholder")
+                raise located(f"lexicon.corrections.{j}", f"{template!r} has no {{value}} placeholder")
         return self
 
     @cached_property

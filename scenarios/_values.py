@@ -249,13 +249,14 @@ def _latest(today: _dt.date, month: int, day: int, *, month_fixed: bool) -> _dt.
     return None
 
 
-_CARD_MENTION = re.compile(r"(?<![\d.])\d{4}(?![\d.])")
+_CARD_MENTION = re.compile(r"(?<![\d.£$€])\d{4}(?!\d|\.\d)")
 _AMOUNT_MENTION = re.compile(
     r"[£$€]\s?\d[\d,]*(?:\.\d{1,2})?|\b\d+(?:\.\d{1,2})?\s*(?:pounds|quid|dollars)\b", re.IGNORECASE
 )
+_MONTH_WORD = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
 _DATE_MENTION = re.compile(
     r"\b(?:today|yesterday|(?:last\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)day"
-    r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?[a-z]{3,9}|[a-z]{3,9}\s+\d{1,2}(?:st|nd|rd|th)?"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_WORD}|{_MONTH_WORD}\s+\d{{1,2}}(?:st|nd|rd|th)?"
     r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?|(?:the\s+)?\d{1,2}(?:st|nd|rd|th)|\d{4}-\d{2}-\d{2})\b",
     re.IGNORECASE,
 )
@@ -268,8 +269,18 @@ def mentions(slot: SlotSpec, text: str, pack: Pack) -> list[str]:
     to decide whether to agree or correct it.
     """
     if slot.type is SlotType.CHOICE:
+        # Whole words only, and a value inside a longer one found at the same place does not count:
+        # "Uber Eats" is not "Uber", "free" does not contain "EE".
         lowered = text.casefold()
-        return [v for v in slot.values if v.casefold() in lowered]
+        spans = []
+        for value in slot.values:
+            for m in re.finditer(rf"(?<!\w){re.escape(value.casefold())}(?!\w)", lowered):
+                spans.append((m.start(), m.end(), value))
+        return [
+            v
+            for s, e, v in spans
+            if not any(s2 <= s and e <= e2 and (s2, e2) != (s, e) for s2, e2, _ in spans)
+        ]
     pattern = {
         SlotType.CARD_LAST4: _CARD_MENTION,
         SlotType.AMOUNT: _AMOUNT_MENTION,
