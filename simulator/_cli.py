@@ -28,14 +28,15 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
-_out = Console(highlight=False)
-_err = Console(stderr=True, highlight=False)
+# Piped output is not wrapped at 80 columns: tables stay readable in logs and CI.
+_out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+_err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 DbOption = Annotated[str, typer.Option("--db", envvar="BOTDRILL_DB", help="DuckDB file.")]
 
 
 def _fail(exc: BotdrillError) -> typer.Exit:
-    _err.print(Text(f"error: {exc}"), style="red")
+    _err.print(Text(f"error: {exc}"), style="red", soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -83,9 +84,17 @@ def run(
     except ValidationError as exc:
         problem = exc.errors(include_url=False)[0]
         _err.print(
-            Text(f"error: --{str(problem['loc'][0]).replace('_', '-')}: {problem['msg']}"), style="red"
+            Text(f"error: --{str(problem['loc'][0]).replace('_', '-')}: {problem['msg']}"),
+            style="red",
+            soft_wrap=True,
         )
         raise typer.Exit(code=2) from None
+    if db.strip() == ":memory:":
+        raise _fail(
+            BotdrillError(
+                "--db :memory: would discard every dialogue when the command ends; give a file path"
+            )
+        )
     progress = Progress(
         TextColumn("[bold]drilling"),
         BarColumn(),
@@ -102,15 +111,22 @@ def run(
     except BotdrillError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
-        _err.print("interrupted: finished dialogues are stored; run again with the same --run-id to resume")
+        _err.print(
+            "interrupted: finished dialogues are stored; run again with the same --run-id to resume",
+            soft_wrap=True,
+        )
         raise typer.Exit(code=130) from None
-    _summary(result.db, result.run_id)
+    try:
+        _summary(result.db, result.run_id)
+    except BotdrillError as exc:
+        raise _fail(exc) from None
     rate = result.simulated / result.seconds if result.seconds else 0.0
     _err.print(
         Text(
             f"{result.simulated} dialogues simulated, {result.skipped} already stored, "
             f"{result.seconds:.1f} s ({rate:.0f}/s)"
-        )
+        ),
+        soft_wrap=True,
     )
     _out.print(
         Text(
@@ -203,7 +219,7 @@ def sql(
         for row in rows:
             table.add_row(*(_cell(v) for v in row))
         _out.print(table)
-        _err.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
+        _err.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}", soft_wrap=True)
 
 
 @app.command()

@@ -18,8 +18,10 @@ from typing import Literal
 from botdrill.agents import Agenda, AgendaUser, Message, Reply
 from botdrill.agents._adapters import (
     Assistant,
+    AssistantProtocolError,
     AssistantTimeout,
     BatchAssistant,
+    coerce_reply,
 )
 from botdrill.agents._judge import judge_handoff
 from botdrill.scenarios import Pack, Scenario
@@ -144,15 +146,13 @@ class Engine:
         if isinstance(self.assistant, BatchAssistant):
             started = time.perf_counter()
             try:
-                replies: list[Reply | BaseException] = list(
-                    self.assistant.respond_batch([(d.thread_id, d.messages) for d in waiting])
-                )
+                replies = self._batch([(d.thread_id, d.messages) for d in waiting])
             except Exception:
                 # One bad conversation must not sink the cohort: retry one by one to find it.
                 replies = []
                 for d in waiting:
                     try:
-                        replies.append(self.assistant.respond_batch([(d.thread_id, d.messages)])[0])
+                        replies.extend(self._batch([(d.thread_id, d.messages)]))
                     except Exception as exc:
                         replies.append(exc)
             elapsed = (time.perf_counter() - started) * 1000 / len(waiting)
@@ -162,6 +162,22 @@ class Engine:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.cohort)
         await asyncio.gather(*(self._call(d) for d in waiting))
+
+    def _batch(self, requests: list[tuple[str, list[Message]]]) -> list[Reply | BaseException]:
+        """One batch call, with each reply checked like any target's (a bad one is that dialogue's error)."""
+        assert isinstance(self.assistant, BatchAssistant)
+        raw = list(self.assistant.respond_batch(requests))
+        if len(raw) != len(requests):
+            raise AssistantProtocolError(
+                f"respond_batch returned {len(raw)} replies for {len(requests)} conversations"
+            )
+        replies: list[Reply | BaseException] = []
+        for item in raw:
+            try:
+                replies.append(coerce_reply(item))
+            except AssistantProtocolError as exc:
+                replies.append(exc)
+        return replies
 
     async def _call(self, d: LiveDialogue) -> None:
         assert self._semaphore is not None

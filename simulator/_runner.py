@@ -7,6 +7,7 @@ Layers, from the inside out: `Engine` (the steps, no I/O of its own), `build_gra
 from __future__ import annotations
 
 import asyncio
+import json
 import platform
 import secrets
 import time
@@ -19,7 +20,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from botdrill.agents import ReferenceAssistant
 from botdrill.agents._adapters import Assistant, BatchAssistant, load_target
 from botdrill.scenarios import BotdrillError, load_pack, pack_digest, sample_scenario
 
@@ -128,13 +128,16 @@ def run_drill(
     try:
         existing = store.get_run(run_id)
         if existing is not None:
-            wanted = {
+            wanted: dict[str, object] = {
                 "seed": config.seed,
                 "pack_sha256": digest,
                 "target": config.target,
                 "max_turns": config.max_turns,
             }
-            differ = {k: (existing[k], v) for k, v in wanted.items() if existing[k] != v}
+            stored = dict(existing)
+            stored["critical_share"] = json.loads(existing["config"]).get("critical_share")
+            wanted["critical_share"] = config.critical_share
+            differ = {k: (stored[k], v) for k, v in wanted.items() if stored[k] != v}
             if differ:
                 detail = "; ".join(f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in differ.items())
                 raise RunMismatchError(
@@ -178,7 +181,7 @@ def run_drill(
             cohort=config.concurrency,
             max_turns=config.max_turns,
             timeout=config.timeout,
-            modelled_latency=isinstance(bot, ReferenceAssistant),
+            modelled_latency=bool(getattr(bot, "modelled_latency", False)),
             source=scenario_stream(
                 pack,
                 config.seed,

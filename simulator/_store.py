@@ -211,7 +211,11 @@ class Store:
         self._pending: list[tuple[DialogueRecord, list[TurnRecord], list[SlotCheck]]] = []
         self._last_flush = time.monotonic()
         self.written = 0
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self.con.close()  # a refused file must not stay locked by this process
+            raise
 
     def _migrate(self) -> None:
         from . import __version__

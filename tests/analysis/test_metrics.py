@@ -82,4 +82,10 @@ def test_failures_filter_and_limit(db: Path) -> None:
 def test_public_api_is_pinned() -> None:
     import botdrill.analysis as analysis
 
-    assert sorted(analysis.__all__) == ["IntentSummary", "confusion", "failures", "intent_summary", "latest_run"]
+    assert sorted(analysis.__all__) == [
+        "IntentSummary",
+        "confusion",
+        "failures",
+        "intent_summary",
+        "latest_run",
+    ]

@@ -1,0 +1,354 @@
+"""An assistant under test that fails is data: its dialogues end with `assistant_error`, the run goes on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from botdrill.agents import Message, Reply
+from botdrill.agents._adapters import as_assistant
+from botdrill.scenarios import Pack
+from botdrill.simulator import RunConfig, run_drill
+
+from ._util import one_line, query, run_cli
+
+ASK_CARD = "Could you give me the last four digits of the card?"
+
+
+def _index(thread_id: str) -> int:
+    return int(thread_id.rsplit("-", 1)[1])
+
+
+def _drill(tmp_path: Path, bot: Any, *, n: int = 36, **options: Any) -> Path:
+    db = tmp_path / "f.duckdb"
+    result = run_drill(
+        RunConfig(db=str(db), n=n, seed=7, run_id="f", target="tests:bot", **options),
+        assistant=bot if hasattr(bot, "respond_batch") else as_assistant(bot, name="bot"),
+    )
+    assert result.simulated == n
+    assert query(db, "select status from runs") == [("finished",)]
+    assert query(db, "select count(*) from dialogues") == [(n,)]
+    return db
+
+
+def _dialogues(db: Path) -> dict[int, dict[str, Any]]:
+    con_rows = query(
+        db,
+        "select idx, outcome, end_reason, error_type, error_message, user_turns, assistant_turns, "
+        "escalated, escalation_source from dialogues order by idx",
+    )
+    keys = (
+        "outcome",
+        "end_reason",
+        "error_type",
+        "error_message",
+        "user_turns",
+        "assistant_turns",
+        "escalated",
+        "escalation_source",
+    )
+    return {row[0]: dict(zip(keys, row[1:], strict=True)) for row in con_rows}
+
+
+def _assert_error_turn(db: Path, idx: int, error_type: str) -> None:
+    """The failed call is stored as the last turn: an assistant turn with no text and the error's type."""
+    rows = query(
+        db,
+        "select t.speaker, t.text, t.error_type, t.latency_ms, t.handoff from turns t "
+        "join dialogues d using (dialogue_id) where d.idx = ? order by t.turn_idx desc limit 1",
+        [idx],
+    )
+    speaker, text, kind, latency, handoff = rows[0]
+    assert (speaker, text, kind) == ("assistant", "", error_type)
+    assert latency is not None and latency >= 0
+    assert handoff is None
+
+
+def _assert_normal(row: dict[str, Any]) -> None:
+    assert row["outcome"] != "assistant_error"
+    assert row["end_reason"] != "assistant_error"
+    assert row["error_type"] is None
+    assert row["error_message"] is None
+
+
+def test_a_target_that_raises_on_some_dialogues(tmp_path: Path) -> None:
+    def bot(messages: list[Message]) -> Any:  # sync: runs in a worker thread
+        if "card" in messages[0]["content"].lower():
+            raise RuntimeError("card service is down")
+        if len(messages) == 1:
+            return ASK_CARD
+        return {"text": "Thanks, I'm passing you to a colleague.", "handoff": True}
+
+    db = _drill(tmp_path, bot)
+    firsts = dict(
+        query(
+            db, "select d.idx, t.text from turns t join dialogues d using (dialogue_id) where t.turn_idx = 0"
+        )
+    )
+    rows = _dialogues(db)
+    failing = {i for i, text in firsts.items() if "card" in text.lower()}
+    assert 0 < len(failing) < len(rows)  # the seed gives both kinds
+    for idx, row in rows.items():
+        if idx in failing:
+            assert row["outcome"] == "assistant_error"
+            assert row["end_reason"] == "assistant_error"
+            assert row["error_type"] == "RuntimeError"
+            assert row["error_message"] == "card service is down"
+            assert (row["user_turns"], row["assistant_turns"]) == (1, 1)
+            _assert_error_turn(db, idx, "RuntimeError")
+        else:
+            _assert_normal(row)
+            assert row["escalated"] or row["end_reason"] in ("user_gave_up", "user_done")
+    assert query(db, "select count(*) from failures where outcome = 'assistant_error'") == [(len(failing),)]
+    assert query(db, "select sum(errors) from intent_summary") == [(len(failing),)]
+
+
+def test_a_target_that_fails_on_the_second_call_of_each_thread(tmp_path: Path) -> None:
+    calls: Counter[str] = Counter()
+
+    async def bot(messages: list[Message], *, thread_id: str) -> str:
+        calls[thread_id] += 1
+        if calls[thread_id] == 2:
+            raise ValueError()  # no message: the type stands in for it
+        return ASK_CARD
+
+    db = _drill(tmp_path, bot)
+    rows = _dialogues(db)
+    assert set(calls.values()) <= {1, 2}
+    errors = 0
+    for idx, row in rows.items():
+        if calls[f"f-{idx:06d}"] == 2:
+            errors += 1
+            assert (row["outcome"], row["error_type"], row["error_message"]) == (
+                "assistant_error",
+                "ValueError",
+                "ValueError",
+            )
+            assert row["assistant_turns"] == 2
+            _assert_error_turn(db, idx, "ValueError")
+        else:
+            _assert_normal(row)
+            assert row["end_reason"] in ("user_gave_up", "user_done")
+    assert errors > len(rows) // 2
+
+
+BAD_REPLIES: dict[int, tuple[Any, str]] = {
+    0: (42, "got int"),
+    1: ({"intent": "check_balance"}, "needs a string 'text'"),
+    2: (None, "got NoneType"),
+    3: ({"text": "ok", "handoff": "perhaps"}, "handoff"),
+    4: ({"text": 7}, "needs a string 'text'"),
+}
+
+
+def test_a_target_that_returns_something_that_is_not_a_reply(tmp_path: Path) -> None:
+    def bot(messages: list[Message], thread_id: str) -> Any:
+        kind = _index(thread_id) % 6
+        if kind in BAD_REPLIES:
+            return BAD_REPLIES[kind][0]
+        return {"text": "Connecting you to an advisor.", "handoff": True, "extra": "kept"}
+
+    db = _drill(tmp_path, bot)
+    for idx, row in _dialogues(db).items():
+        kind = idx % 6
+        if kind in BAD_REPLIES:
+            assert row["outcome"] == "assistant_error", idx
+            assert row["error_type"] == "AssistantProtocolError"
+            assert BAD_REPLIES[kind][1] in row["error_message"]
+            _assert_error_turn(db, idx, "AssistantProtocolError")
+        else:
+            _assert_normal(row)
+            assert row["escalated"] and row["escalation_source"] == "exposed"
+            assert row["outcome"] in ("success", "over_escalation")
+
+
+def test_a_target_that_hangs_times_out(tmp_path: Path) -> None:
+    async def bot(messages: list[Message], thread_id: str) -> str:
+        if _index(thread_id) % 3 == 0:
+            await asyncio.sleep(30)
+        return "I'm transferring you to our fraud team."
+
+    db = _drill(tmp_path, bot, n=12, timeout=0.2)
+    for idx, row in _dialogues(db).items():
+        if idx % 3 == 0:
+            assert (row["outcome"], row["error_type"]) == ("assistant_error", "AssistantTimeout")
+            assert "0.2" in row["error_message"]
+            _assert_error_turn(db, idx, "AssistantTimeout")
+            (latency,) = query(
+                db,
+                "select max(latency_ms) from turns t join dialogues d using (dialogue_id) where d.idx = ?",
+                [idx],
+            )[0]
+            assert 150 < latency < 5000
+        else:
+            _assert_normal(row)
+            assert row["escalated"]
+
+
+def test_words_that_hand_off_are_judged_an_escalation(tmp_path: Path, pack: Pack) -> None:
+    def bot(messages: list[Message]) -> str:
+        return "I'm transferring you to our fraud team now."
+
+    db = _drill(tmp_path, bot)
+    rows = query(
+        db,
+        "select gold_intent, outcome, escalated, escalation_turn, escalation_source, routing_source, "
+        "end_reason from dialogues",
+    )
+    assert {r[0] for r in rows} & {i.name for i in pack.intents if i.escalation.expected == "never"}
+    for intent, outcome, escalated, turn, source, routing, end in rows:
+        assert (escalated, turn, source, routing, end) == (True, 1, "judged", "none", "handoff")
+        expected = pack.intent(intent).escalation.expected
+        assert outcome == ("success" if expected == "must" else "over_escalation"), intent
+    assert query(
+        db,
+        "select count(*) from turns where speaker = 'assistant' and "
+        "(handoff is not true or handoff_source != 'judged')",
+    ) == [(0,)]
+
+
+def test_an_exposed_handoff_flag_wins_over_the_words(tmp_path: Path) -> None:
+    def bot(messages: list[Message]) -> Any:
+        if len(messages) == 1:
+            return {"text": "I'm transferring you to our fraud team now.", "handoff": False}
+        return "I can transfer money to your savings account."
+
+    db = _drill(tmp_path, bot, n=20)
+    assert query(db, "select count(*) from dialogues where escalated") == [(0,)]
+    assert query(db, "select count(*) from turns where handoff or handoff_source is not null") == [(0,)]
+    assert query(
+        db,
+        "select count(*) from dialogues where expected_escalation = 'must' "
+        "and outcome != 'missed_escalation'",
+    ) == [(0,)]
+
+
+class PoisonedBatch:
+    """A batch assistant whose whole batch fails when one conversation in it is poisoned."""
+
+    name = "poisoned-batch"
+
+    def __init__(self) -> None:
+        self.forgotten: list[str] = []
+        self.batch_sizes: list[int] = []
+
+    def respond_batch(self, requests: Sequence[tuple[str, list[Message]]]) -> list[Reply]:
+        self.batch_sizes.append(len(requests))
+        if any(_index(thread_id) % 4 == 0 for thread_id, _ in requests):
+            raise KeyError("poisoned conversation")
+        return [
+            Reply(text=ASK_CARD) if len(m) == 1 else Reply(text="Passing you on.", handoff=True, intent="x")
+            for _, m in requests
+        ]
+
+    def forget(self, thread_id: str) -> None:
+        self.forgotten.append(thread_id)
+
+
+def test_one_bad_conversation_does_not_sink_a_batch(tmp_path: Path) -> None:
+    bot = PoisonedBatch()
+    db = _drill(tmp_path, bot, n=24, concurrency=8)
+    assert max(bot.batch_sizes) <= 8
+    assert 1 in bot.batch_sizes  # the failed batches were retried one by one
+    assert sorted(bot.forgotten) == [f"f-{i:06d}" for i in range(24)]
+    for idx, row in _dialogues(db).items():
+        if idx % 4 == 0:
+            assert (row["outcome"], row["error_type"]) == ("assistant_error", "KeyError")
+            assert "poisoned conversation" in row["error_message"]
+        else:
+            _assert_normal(row)
+
+
+class StringBatch:
+    """A batch assistant that answers plain strings, as a `str`-returning callable may."""
+
+    name = "string-batch"
+
+    def respond_batch(self, requests: Sequence[tuple[str, list[Message]]]) -> list[Any]:
+        return [ASK_CARD for _ in requests]
+
+    def forget(self, thread_id: str) -> None:
+        pass
+
+
+class ShortBatch:
+    """A batch assistant that answers one reply too few."""
+
+    name = "short-batch"
+
+    def respond_batch(self, requests: Sequence[tuple[str, list[Message]]]) -> list[Reply]:
+        return [Reply(text=ASK_CARD) for _ in requests][:-1]
+
+    def forget(self, thread_id: str) -> None:
+        pass
+
+
+def test_a_batch_assistant_answering_strings_does_not_crash_the_run(tmp_path: Path) -> None:
+    db = _drill(tmp_path, StringBatch(), n=10)
+    for row in _dialogues(db).values():
+        assert row["outcome"] != "assistant_error" or row["error_type"] == "AssistantProtocolError"
+
+
+def test_a_batch_assistant_answering_too_few_replies_does_not_crash_the_run(tmp_path: Path) -> None:
+    db = _drill(tmp_path, ShortBatch(), n=10)
+    errors = query(db, "select distinct error_type from dialogues where outcome = 'assistant_error'")
+    assert errors == [("AssistantProtocolError",)]
+
+
+FLAKYBOT = """
+import asyncio
+
+
+async def respond(messages, thread_id):
+    kind = int(thread_id.rsplit("-", 1)[1]) % 4
+    if kind == 0:
+        raise RuntimeError("backend exploded")
+    if kind == 1:
+        return 17
+    if kind == 2:
+        await asyncio.sleep(30)
+    return {"text": "Let me put you through to a colleague.", "handoff": True}
+"""
+
+
+@pytest.mark.slow
+def test_the_cli_run_completes_with_a_failing_target(tmp_path: Path) -> None:
+    (tmp_path / "flakybot.py").write_text(FLAKYBOT)
+    db = tmp_path / "cli.duckdb"
+    proc = run_cli(
+        "run",
+        "--target",
+        "flakybot:respond",
+        "-n",
+        "16",
+        "--timeout",
+        "0.2",
+        "--db",
+        str(db),
+        "--run-id",
+        "flaky",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "16 dialogues simulated" in one_line(proc.stderr)
+    rows = query(db, "select idx, outcome, error_type, error_message from dialogues order by idx")
+    assert len(rows) == 16
+    expected = {
+        0: ("RuntimeError", "backend exploded"),
+        1: ("AssistantProtocolError", "got int"),
+        2: ("AssistantTimeout", "0.2 s"),
+    }
+    for idx, outcome, error_type, message in rows:
+        if idx % 4 in expected:
+            kind, words = expected[idx % 4]
+            assert (outcome, error_type) == ("assistant_error", kind), idx
+            assert words in message
+        else:
+            assert outcome != "assistant_error" and error_type is None and message is None
+    assert query(db, "select target, status from runs") == [("flakybot:respond", "finished")]
+    assert query(db, "select versions->>'assistant' from runs") == [("flakybot:respond",)]
