@@ -248,19 +248,6 @@ def test_python_tags_never_run_code(tmp_path: Path, banking_text: str) -> None:
     assert not marker.exists()
 
 
-def test_unknown_slot_referenced_by_intent_is_refused(tmp_path: Path, banking_text: str) -> None:
-    text, _ = mutate(
-        banking_text,
-        "name: report_fraud",
-        "slots: [amount, merchant, date]",
-        "slots: [amount, merchant, date, iban]",
-    )
-    path = write(tmp_path, text)
-    exc = load_error(path)
-    assert exc.path == str(path)
-    assert "'iban'" in str(exc) and "report_fraud" in str(exc)
-
-
 def test_unknown_slot_referenced_by_intent_is_located(tmp_path: Path, banking_text: str) -> None:
     text, line = mutate(
         banking_text,
@@ -270,21 +257,10 @@ def test_unknown_slot_referenced_by_intent_is_located(tmp_path: Path, banking_te
     )
     path = write(tmp_path, text)
     exc = load_error(path)
+    assert exc.path == str(path)
+    assert "'iban'" in str(exc) and "report_fraud" in str(exc)
     assert exc.line == line
     assert exc.field is not None and exc.field.startswith("intents.0.slots")
-
-
-def test_opening_with_foreign_placeholder_is_refused(tmp_path: Path, banking_text: str) -> None:
-    text, _ = mutate(
-        banking_text,
-        "name: report_fraud",
-        "I need to report fraud on my account.",
-        "I need to report fraud on card {card_last4}.",
-    )
-    path = write(tmp_path, text)
-    exc = load_error(path)
-    assert exc.path == str(path)
-    assert "{card_last4}" in str(exc) and "not one of this intent's slots" in str(exc)
 
 
 def test_opening_with_foreign_placeholder_is_located(tmp_path: Path, banking_text: str) -> None:
@@ -296,6 +272,8 @@ def test_opening_with_foreign_placeholder_is_located(tmp_path: Path, banking_tex
     )
     path = write(tmp_path, text)
     exc = load_error(path)
+    assert exc.path == str(path)
+    assert "{card_last4}" in str(exc) and "not one of this intent's slots" in str(exc)
     assert exc.line == line
     assert exc.field is not None and exc.field.startswith("intents.0.openings")
 
@@ -317,12 +295,7 @@ def test_correction_without_value_is_located(tmp_path: Path, banking_text: str) 
     exc = load_error(path)
     assert exc.line == line
     assert exc.field is not None and exc.field.startswith("lexicon.corrections")
-
-
-def test_correction_without_value_is_refused(banking_text: str) -> None:
-    text, _ = mutate(banking_text, "corrections:", '"no, it was {value}"', '"no, it was wrong"')
-    with pytest.raises(ScenarioError, match=r"lexicon\.corrections"):
-        parse_pack(text)
+    assert "lexicon.corrections" in str(exc)
 
 
 def test_duplicate_intent_name_is_located(tmp_path: Path, banking_text: str) -> None:
@@ -333,25 +306,8 @@ def test_duplicate_intent_name_is_located(tmp_path: Path, banking_text: str) -> 
     exc = load_error(path)
     assert "duplicate name 'report_fraud'" in exc.reason
     assert exc.line == line
-
-
-def test_duplicate_intent_name_is_refused(banking_text: str) -> None:
-    text, _ = mutate(
-        banking_text, "name: lost_or_stolen_card", "name: lost_or_stolen_card", "name: report_fraud"
-    )
-    with pytest.raises(ScenarioError, match="duplicate name 'report_fraud'") as info:
-        parse_pack(text, source="dup.yaml")
-    assert info.value.field == "intents.1.name"
-    assert info.value.path == "dup.yaml"
-
-
-@pytest.mark.parametrize("content", ["", "\n\n", "# only a comment\n"])
-def test_empty_file(tmp_path: Path, content: str) -> None:
-    path = write(tmp_path, content)
-    exc = load_error(path)
+    assert exc.field == "intents.1.name"
     assert exc.path == str(path)
-    assert "empty" in exc.reason
-    assert str(path) in str(exc)
 
 
 def test_top_level_not_a_mapping(tmp_path: Path) -> None:
