@@ -14,12 +14,14 @@ An `AssistantError` is data: the runner records its type and message on the dial
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import json
 import os
 import re
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -144,10 +146,40 @@ class CallableAssistant:
         if self._is_async:
             result = await self._fn(conversation, **kwargs)
         else:
-            result = await asyncio.to_thread(self._fn, conversation, **kwargs)
+            result = await _in_daemon_thread(self._fn, conversation, **kwargs)
             if inspect.isawaitable(result):
                 result = await result
         return coerce_reply(result)
+
+
+def _in_daemon_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+    """Run a blocking call in a daemon thread and await its result.
+
+    Unlike `asyncio.to_thread`, a call that never returns (a hung target) neither delays the end of the
+    run, which would wait for the default executor, nor keeps the process alive at exit: once the
+    runner's timeout has recorded it, it is abandoned.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():  # timed out and cancelled meanwhile
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def work() -> None:
+        try:
+            result, error = fn(*args, **kwargs), None
+        except BaseException as exc:
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # a closed loop: the run ended without this reply
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="botdrill-target", daemon=True).start()
+    return future
 
 
 class GraphAssistant:

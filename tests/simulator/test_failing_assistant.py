@@ -352,3 +352,46 @@ def test_the_cli_run_completes_with_a_failing_target(tmp_path: Path) -> None:
             assert outcome != "assistant_error" and error_type is None and message is None
     assert query(db, "select target, status from runs") == [("flakybot:respond", "finished")]
     assert query(db, "select versions->>'assistant' from runs") == [("flakybot:respond",)]
+
+
+STUCKBOT = """
+import threading
+
+_never = threading.Event()
+
+
+def respond(messages, thread_id):
+    if thread_id.endswith("0"):
+        _never.wait()  # a sync target stuck for good: no timeout of its own
+    return {"text": "I'm transferring you to our fraud team.", "handoff": True}
+"""
+
+
+@pytest.mark.slow
+def test_a_sync_target_stuck_for_good_neither_blocks_the_run_nor_its_exit(tmp_path: Path) -> None:
+    (tmp_path / "stuckbot.py").write_text(STUCKBOT)
+    db = tmp_path / "stuck.duckdb"
+    # run_cli raises TimeoutExpired if the process is still alive after 60 s.
+    proc = run_cli(
+        "run",
+        "--target",
+        "stuckbot:respond",
+        "-n",
+        "12",
+        "--timeout",
+        "0.3",
+        "--db",
+        str(db),
+        "--run-id",
+        "stuck",
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = query(db, "select idx, outcome, error_type from dialogues order by idx")
+    assert len(rows) == 12
+    for idx, outcome, error_type in rows:
+        if idx % 10 == 0:
+            assert (outcome, error_type) == ("assistant_error", "AssistantTimeout")
+        else:
+            assert error_type is None
