@@ -5,6 +5,6 @@
 ...     print(row.intent, row.success_rate)
 """
 
-from ._metrics import IntentSummary, confusion, failures, intent_summary, latest_run
+from ._metrics import IntentSummary, confusion, failures, intent_summary, latest_run, run_summary
 
-__all__ = ["IntentSummary", "confusion", "failures", "intent_summary", "latest_run"]
+__all__ = ["IntentSummary", "confusion", "failures", "intent_summary", "latest_run", "run_summary"]

@@ -22,8 +22,9 @@ class IntentSummary:
     dialogues: int
     success_rate: float
     """Share of dialogues with outcome `success`."""
-    routing_accuracy: float
-    """Share of dialogues not misrouted."""
+    routing_accuracy: float | None
+    """Share of dialogues routed to the gold intent (never routed counts as wrong); `None` when the
+    assistant exposes no intents in this run."""
     escalation_recall: float | None
     """Share of must-escalate dialogues that reached a person; `None` when there were none."""
     errors: int
@@ -62,6 +63,25 @@ def intent_summary(db: Database, run_id: str) -> list[IntentSummary]:
             [run_id],
         ).fetchall()
     return [IntentSummary(*row) for row in rows]
+
+
+def run_summary(db: Database, run_id: str) -> IntentSummary | None:
+    """The same figures as `intent_summary` over the whole run (`intent` is `"*"`), or `None` if empty."""
+    with _open(db) as con:
+        row = con.execute(
+            "select '*', bool_or(critical), count(*), "
+            "avg(case when outcome = 'success' then 1.0 else 0.0 end), "
+            "case when bool_or(routing_source = 'exposed') "
+            "then avg(case when routed_intent = gold_intent then 1.0 else 0.0 end) end, "
+            "count(*) filter (where expected_escalation = 'must' and escalated)::double "
+            "/ nullif(count(*) filter (where expected_escalation = 'must'), 0), "
+            "count(*) filter (where outcome = 'assistant_error') "
+            "from dialogues where run_id = ?",
+            [run_id],
+        ).fetchone()
+    if row is None or not row[2]:
+        return None
+    return IntentSummary(*row)
 
 
 def confusion(db: Database, run_id: str) -> dict[tuple[str, str], int]:

@@ -139,40 +139,27 @@ def run(
 
 def _summary(db: str, run_id: str) -> None:
     # The CLI is the composition root: the one place in simulator/ that reads analysis/.
-    from botdrill.analysis import intent_summary
+    from botdrill.analysis import IntentSummary, intent_summary, run_summary
 
-    from ._store import connect
+    def cells(row: IntentSummary) -> list[str | Text]:
+        return [
+            str(row.dialogues),
+            f"{row.success_rate:.0%}",
+            "-" if row.routing_accuracy is None else f"{row.routing_accuracy:.0%}",
+            "-" if row.escalation_recall is None else f"{row.escalation_recall:.0%}",
+            str(row.errors),
+        ]
 
-    rows = intent_summary(db, run_id)
-    con = connect(db, read_only=True)
-    try:
-        total = con.execute(
-            "select count(*), avg((outcome = 'success')::int), "
-            "count(*) filter (where expected_escalation = 'must' and escalated)::double "
-            "/ nullif(count(*) filter (where expected_escalation = 'must'), 0) "
-            "from dialogues where run_id = ?",
-            [run_id],
-        ).fetchone()
-    finally:
-        con.close()
     table = Table(title=f"run {run_id}", title_justify="left")
     table.add_column("intent", no_wrap=True)
     for name in ("critical", "dialogues", "success", "routing", "escalation recall", "errors"):
         table.add_column(name, justify="center" if name == "critical" else "right")
-    for row in rows:
-        table.add_row(
-            Text(row.intent),
-            "yes" if row.critical else "",
-            str(row.dialogues),
-            f"{row.success_rate:.0%}",
-            f"{row.routing_accuracy:.0%}",
-            "-" if row.escalation_recall is None else f"{row.escalation_recall:.0%}",
-            str(row.errors),
-        )
-    if total and total[0]:
+    for row in intent_summary(db, run_id):
+        table.add_row(Text(row.intent), "yes" if row.critical else "", *cells(row))
+    total = run_summary(db, run_id)
+    if total is not None:
         table.add_section()
-        recall = "-" if total[2] is None else f"{total[2]:.0%}"
-        table.add_row("all", "", str(total[0]), f"{total[1]:.0%}", "", recall, "")
+        table.add_row("all", "", *cells(total))
     _out.print(table)
 
 

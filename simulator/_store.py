@@ -116,17 +116,24 @@ SELECT run_id, gold_intent, coalesce(routed_intent, '(none)') AS routed_intent, 
 FROM dialogues
 GROUP BY run_id, gold_intent, coalesce(routed_intent, '(none)');
 
+-- Routing accuracy counts a dialogue the bot never routed as wrong; it is NULL for a run whose bot
+-- exposes no intent at all, where routing cannot be told from its words.
 CREATE OR REPLACE VIEW intent_summary AS
-SELECT run_id, gold_intent, bool_or(critical) AS critical, count(*) AS dialogues,
-       avg(CASE WHEN outcome = 'success' THEN 1.0 ELSE 0.0 END) AS success_rate,
-       avg(CASE WHEN misrouted THEN 0.0 ELSE 1.0 END) AS routing_accuracy,
+WITH exposing AS (
+    SELECT run_id, bool_or(routing_source = 'exposed') AS exposes FROM dialogues GROUP BY run_id
+)
+SELECT d.run_id, d.gold_intent, bool_or(d.critical) AS critical, count(*) AS dialogues,
+       avg(CASE WHEN d.outcome = 'success' THEN 1.0 ELSE 0.0 END) AS success_rate,
+       CASE WHEN bool_or(e.exposes)
+            THEN avg(CASE WHEN d.routed_intent = d.gold_intent THEN 1.0 ELSE 0.0 END) END
+           AS routing_accuracy,
        count(*) FILTER (WHERE expected_escalation = 'must') AS must_escalate,
        count(*) FILTER (WHERE expected_escalation = 'must' AND escalated) AS escalated_when_must,
        (count(*) FILTER (WHERE expected_escalation = 'must' AND escalated))::DOUBLE
            / nullif(count(*) FILTER (WHERE expected_escalation = 'must'), 0) AS escalation_recall,
        count(*) FILTER (WHERE outcome = 'assistant_error') AS errors
-FROM dialogues
-GROUP BY run_id, gold_intent;
+FROM dialogues d JOIN exposing e USING (run_id)
+GROUP BY d.run_id, d.gold_intent;
 """
 
 _TURN_SCHEMA = pa.schema(

@@ -64,8 +64,8 @@ def test_confusion_counts_every_dialogue_once(db: Path) -> None:
     for row in rows:
         assert sum(n for (gold, _), n in matrix.items() if gold == row.intent) == row.dialogues
         correct = matrix.get((row.intent, row.intent), 0)
-        # Routing accuracy counts unrouted dialogues as not misrouted, so it is at least the diagonal share.
-        assert row.routing_accuracy >= correct / row.dialogues - 1e-9
+        # Routing accuracy is the diagonal's share: a dialogue the bot never routed counts as wrong.
+        assert row.routing_accuracy == pytest.approx(correct / row.dialogues)
 
 
 def test_failures_filter_and_limit(db: Path) -> None:
@@ -88,4 +88,33 @@ def test_public_api_is_pinned() -> None:
         "failures",
         "intent_summary",
         "latest_run",
+        "run_summary",
     ]
+
+
+def test_routing_accuracy_is_unknown_for_a_bot_that_exposes_no_intent(tmp_path: Path) -> None:
+    from botdrill.agents._adapters import as_assistant
+
+    def words_only(messages: list[dict[str, str]]) -> str:
+        return "I'm transferring you to our fraud team now."
+
+    db = tmp_path / "words.duckdb"
+    run_drill(RunConfig(db=str(db), n=30, seed=3, run_id="w"), assistant=as_assistant(words_only))
+    rows = intent_summary(db, "w")
+    assert rows and all(r.routing_accuracy is None for r in rows)
+    assert all(r.escalation_recall in (None, 1.0) for r in rows)
+
+
+def test_run_summary_adds_up_the_intents(db: Path) -> None:
+    from botdrill.analysis import run_summary
+
+    rows = intent_summary(db, "first")
+    total = run_summary(db, "first")
+    assert total is not None and total.intent == "*"
+    assert total.dialogues == sum(r.dialogues for r in rows) == 120
+    assert total.success_rate == pytest.approx(sum(r.success_rate * r.dialogues for r in rows) / 120)
+    assert total.routing_accuracy == pytest.approx(
+        sum((r.routing_accuracy or 0) * r.dialogues for r in rows) / 120
+    )
+    assert total.errors == sum(r.errors for r in rows)
+    assert run_summary(db, "no-such-run") is None
