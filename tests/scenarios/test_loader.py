@@ -355,3 +355,12 @@ def test_several_problems_are_counted(banking_text: str) -> None:
     text, _ = mutate(text, "id: panicked_fraud_victim", "vagueness: 0.3", "vagueness: 7")
     with pytest.raises(ScenarioError, match=r"\(and 1 more problem\)"):
         parse_pack(text)
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "# only a comment\n"])
+def test_empty_file(tmp_path: Path, content: str) -> None:
+    path = write(tmp_path, content)
+    exc = load_error(path)
+    assert exc.path == str(path)
+    assert "empty" in exc.reason
+    assert str(path) in str(exc)
