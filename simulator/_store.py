@@ -167,6 +167,24 @@ _TURN_SCHEMA = pa.schema(
         ("error_type", pa.string()),
     ]
 )
+_DIALOGUE_TYPES = {
+    "idx": pa.int32(),
+    "seed": pa.int64(),
+    "critical": pa.bool_(),
+    "gold_slots": pa.map_(pa.string(), pa.string()),
+    "misrouted": pa.bool_(),
+    "escalation_within": pa.int32(),
+    "escalated": pa.bool_(),
+    "escalation_turn": pa.int32(),
+    "user_requested_human": pa.bool_(),
+    "user_turns": pa.int32(),
+    "assistant_turns": pa.int32(),
+    "slot_errors": pa.int32(),
+    "sim_seconds": pa.float64(),
+}
+_DIALOGUE_SCHEMA = pa.schema(
+    [(name, _DIALOGUE_TYPES.get(name, pa.string())) for name in DialogueRecord.model_fields]
+)
 _CHECK_SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),
@@ -330,31 +348,13 @@ class Store:
 
 
 def _dialogue_table(records: Iterable[DialogueRecord]) -> pa.Table:
-    rows = [r.model_dump(mode="json") for r in records]
-    columns = {name: [row[name] for row in rows] for name in DialogueRecord.model_fields}
-    columns["gold_slots"] = [list(row["gold_slots"].items()) for row in rows]
-    fields = []
-    for name in DialogueRecord.model_fields:
-        if name == "gold_slots":
-            fields.append((name, pa.map_(pa.string(), pa.string())))
-        elif name in (
-            "idx",
-            "escalation_within",
-            "escalation_turn",
-            "user_turns",
-            "assistant_turns",
-            "slot_errors",
-        ):
-            fields.append((name, pa.int32()))
-        elif name == "seed":
-            fields.append((name, pa.int64()))
-        elif name in ("critical", "misrouted", "escalated", "user_requested_human"):
-            fields.append((name, pa.bool_()))
-        elif name == "sim_seconds":
-            fields.append((name, pa.float64()))
-        else:
-            fields.append((name, pa.string()))
-    return pa.Table.from_pydict(columns, schema=pa.schema(fields))
+    cols: dict[str, list[Any]] = {f.name: [] for f in _DIALOGUE_SCHEMA}
+    for record in records:
+        for name, values in cols.items():
+            values.append(getattr(record, name))
+    cols["gold_slots"] = [list(slots.items()) for slots in cols["gold_slots"]]
+    cols["outcome"] = [str(outcome) for outcome in cols["outcome"]]
+    return pa.Table.from_pydict(cols, schema=_DIALOGUE_SCHEMA)
 
 
 def _turn_table(batch: list[tuple[DialogueRecord, list[TurnRecord], list[SlotCheck]]]) -> pa.Table:
@@ -370,7 +370,11 @@ def _turn_table(batch: list[tuple[DialogueRecord, list[TurnRecord], list[SlotChe
             cols["gold_intent"].append(t.gold_intent)
             cols["gold_acts"].append(t.gold_acts)
             cols["gold_slots"].append(
-                None if t.gold_slots is None else [s.model_dump() for s in t.gold_slots]
+                None
+                if t.gold_slots is None
+                else [
+                    {"slot": s.slot, "value": s.value, "start": s.start, "end": s.end} for s in t.gold_slots
+                ]
             )
             cols["intent"].append(t.intent)
             cols["slots"].append(None if t.slots is None else list(t.slots.items()))
