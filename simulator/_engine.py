@@ -272,11 +272,3 @@ class Engine:
             await self.assistant_step(live)
             self.observe(live)
             live = self.admit(live)
-
-
-def scenario_stream(
-    pack: Pack, seed: int, indexes: Iterator[int], sampler: Callable[[Pack, int, int], Scenario]
-) -> Iterator[Scenario]:
-    """Scenarios for the given indexes, sampled lazily so a long run holds only its cohort in memory."""
-    for index in indexes:
-        yield sampler(pack, seed, index)

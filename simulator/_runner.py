@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from botdrill.agents._adapters import Assistant, BatchAssistant, load_target
 from botdrill.scenarios import BotdrillError, load_pack, pack_digest, sample_scenario
 
-from ._engine import Engine, Finished, scenario_stream
+from ._engine import Engine, Finished
 from ._graph import build_graph, step_budget
 from ._store import Store
 
@@ -100,6 +100,25 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
+def _check_resumable(existing: dict[str, Any], config: RunConfig, digest: str) -> None:
+    """Refuse to resume a stored run with options that would not reproduce its dialogues."""
+    stored_config = json.loads(existing["config"])
+    pairs = {
+        "seed": (existing["seed"], config.seed),
+        "pack_sha256": (existing["pack_sha256"], digest),
+        "target": (existing["target"], config.target),
+        "max_turns": (existing["max_turns"], config.max_turns),
+        "critical_share": (stored_config.get("critical_share"), config.critical_share),
+    }
+    differ = {name: pair for name, pair in pairs.items() if pair[0] != pair[1]}
+    if differ:
+        detail = "; ".join(f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in differ.items())
+        raise RunMismatchError(
+            f"run {existing['run_id']!r} already exists in {config.db} and would not be reproduced "
+            f"({detail}); resume it with the same options or pick another --run-id"
+        )
+
+
 def run_drill(
     config: RunConfig,
     *,
@@ -116,7 +135,8 @@ def run_drill(
     Raises:
         ScenarioError: the pack is invalid (nothing is written).
         TargetError: the target cannot be loaded (nothing is written).
-        RunMismatchError: the run id exists with a different seed, pack, target or turn limit.
+        RunMismatchError: the run id exists with a different seed, pack, target, turn limit or
+            critical share.
         StoreError: the database cannot be opened.
     """
     started = time.perf_counter()
@@ -128,23 +148,7 @@ def run_drill(
     try:
         existing = store.get_run(run_id)
         if existing is not None:
-            wanted: dict[str, object] = {
-                "seed": config.seed,
-                "pack_sha256": digest,
-                "target": config.target,
-                "max_turns": config.max_turns,
-            }
-            stored = dict(existing)
-            stored["critical_share"] = json.loads(existing["config"]).get("critical_share")
-            wanted["critical_share"] = config.critical_share
-            differ = {k: (stored[k], v) for k, v in wanted.items() if stored[k] != v}
-            if differ:
-                detail = "; ".join(f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in differ.items())
-                raise RunMismatchError(
-                    f"run {run_id!r} already exists in {config.db} and would not be "
-                    f"reproduced ({detail}); resume it with the same options or pick "
-                    "another --run-id"
-                )
+            _check_resumable(existing, config, digest)
         done = store.finished_indexes(run_id)
         todo = [i for i in range(config.n) if i not in done]
         stored_config = config.model_dump(exclude={"db"}) | {"run_id": run_id}
@@ -182,11 +186,9 @@ def run_drill(
             max_turns=config.max_turns,
             timeout=config.timeout,
             modelled_latency=bool(getattr(bot, "modelled_latency", False)),
-            source=scenario_stream(
-                pack,
-                config.seed,
-                iter(todo),
-                lambda p, s, i: sample_scenario(p, s, i, critical_share=config.critical_share),
+            # Sampled lazily, so a long run holds only its cohort in memory.
+            source=(
+                sample_scenario(pack, config.seed, i, critical_share=config.critical_share) for i in todo
             ),
         )
         if on_progress is not None:

@@ -11,7 +11,7 @@ import pytest
 from botdrill.agents import Message, Reply
 from botdrill.scenarios import Pack, sample_scenario
 from botdrill.simulator import Engine, build_graph
-from botdrill.simulator._engine import Finished, scenario_stream
+from botdrill.simulator._engine import Finished
 from botdrill.simulator._graph import step_budget
 
 
@@ -49,7 +49,7 @@ def make_engine(
         sink=sink.append,
         cohort=cohort,
         max_turns=max_turns,
-        source=scenario_stream(pack, 3, iter(range(n)), lambda p, s, i: sample_scenario(p, s, i)),
+        source=(sample_scenario(pack, 3, i) for i in range(n)),
     )
 
 
