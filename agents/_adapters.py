@@ -22,7 +22,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
@@ -306,6 +306,3 @@ def describe_raw(raw: object) -> str | None:
         return json.dumps(raw, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         return json.dumps(repr(raw))
-
-
-Responder = Callable[[list[Message], str], Awaitable[Reply]]

@@ -22,6 +22,7 @@ from botdrill.agents._adapters import (
     AssistantTimeout,
     BatchAssistant,
     coerce_reply,
+    describe_raw,
 )
 from botdrill.agents._judge import judge_handoff
 from botdrill.scenarios import Pack, Scenario
@@ -231,6 +232,7 @@ class Engine:
                     slots=reply.slots,
                     handoff=handoff,
                     handoff_source=source if handoff else None,
+                    raw=describe_raw(reply.raw),
                     latency_ms=d.latency_ms,
                 )
             )

@@ -66,6 +66,8 @@ class TurnRecord(BaseModel):
     """Assistant turns: whether it handed off (exposed or judged)."""
     handoff_source: Literal["exposed", "judged"] | None = None
     """Assistant turns: where `handoff` came from: the bot's own flag, or a judge of its words."""
+    raw: str | None = None
+    """Assistant turns: anything else the assistant returned, as JSON text (its repr if not JSON)."""
     latency_ms: float | None = None
     """Assistant turns: wall-clock time the target took to answer."""
     error_type: str | None = None

@@ -87,6 +87,7 @@ CREATE TABLE IF NOT EXISTS turns (
     slots MAP(VARCHAR, VARCHAR),
     handoff BOOLEAN,
     handoff_source VARCHAR,
+    raw JSON,
     latency_ms DOUBLE,
     error_type VARCHAR,
     PRIMARY KEY (dialogue_id, turn_idx)
@@ -163,6 +164,7 @@ _TURN_SCHEMA = pa.schema(
         ("slots", pa.map_(pa.string(), pa.string())),
         ("handoff", pa.bool_()),
         ("handoff_source", pa.string()),
+        ("raw", pa.string()),
         ("latency_ms", pa.float64()),
         ("error_type", pa.string()),
     ]
@@ -380,6 +382,7 @@ def _turn_table(batch: list[tuple[DialogueRecord, list[TurnRecord], list[SlotChe
             cols["slots"].append(None if t.slots is None else list(t.slots.items()))
             cols["handoff"].append(t.handoff)
             cols["handoff_source"].append(t.handoff_source)
+            cols["raw"].append(t.raw)
             cols["latency_ms"].append(t.latency_ms)
             cols["error_type"].append(t.error_type)
     return pa.Table.from_pydict(cols, schema=_TURN_SCHEMA)

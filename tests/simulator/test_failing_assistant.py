@@ -395,3 +395,22 @@ def test_a_sync_target_stuck_for_good_neither_blocks_the_run_nor_its_exit(tmp_pa
             assert (outcome, error_type) == ("assistant_error", "AssistantTimeout")
         else:
             assert error_type is None
+
+
+def test_what_else_a_target_returns_is_kept_as_raw_json(tmp_path: Path) -> None:
+    def bot(messages: list[Message]) -> dict[str, Any]:
+        return {
+            "text": "I'm transferring you to our fraud team.",
+            "handoff": True,
+            "trace_id": "abc-1",
+            "scores": {"fraud": 0.9},
+        }
+
+    db = _drill(tmp_path, bot, n=4)
+    raws = query(
+        db,
+        "select distinct raw->>'trace_id', (raw->'scores'->>'fraud')::double from turns "
+        "where speaker = 'assistant'",
+    )
+    assert raws == [("abc-1", 0.9)]
+    assert query(db, "select count(*) from turns where speaker = 'user' and raw is not null") == [(0,)]
