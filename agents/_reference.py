@@ -57,7 +57,6 @@ class _Thread:
     asks: dict[str, int] = field(default_factory=dict)
     low_confidence: int = 0
     done: bool = False
-    handed_off: bool = False
     seen: int = 0  # user messages processed
 
 
@@ -143,11 +142,7 @@ class ReferenceAssistant:
         return state
 
     def _turn(self, thread_id: str, messages: list[Message], text: str, guess: tuple[str, float]) -> Reply:
-        state = self._thread(thread_id, messages)
-        reply = self._decide(state, text, guess)
-        if reply.handoff:
-            state.handed_off = True
-        return reply
+        return self._decide(self._thread(thread_id, messages), text, guess)
 
     def _reply(self, state: _Thread, text: str, *, handoff: bool = False) -> Reply:
         return Reply(text=text, intent=state.intent, slots=dict(state.slots), handoff=handoff)
