@@ -194,23 +194,29 @@ RUN_ARGS = [
 ]
 
 
+def _start_slow_run(tmp_path: Path, db: Path, sleep_per_call: float, *, stdout: int) -> subprocess.Popen[str]:
+    """Start the slow CLI run into `db` and return once it has opened its database (or ended)."""
+    proc = subprocess.Popen(
+        [*CLI, *RUN_ARGS, "--db", str(db)],
+        cwd=tmp_path,
+        env=cli_env(SLOWBOT_SLEEP=str(sleep_per_call)),
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not db.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc
+
+
 def _killed_run(tmp_path: Path, db: Path, sleep_per_call: float, wait: float) -> int | None:
     """Start the run, SIGKILL it `wait` seconds after it opened its database; how many dialogues it stored.
 
     `None` when the attempt proves nothing (the run finished first, or had stored nothing yet).
     """
-    proc = subprocess.Popen(
-        [*CLI, *RUN_ARGS, "--db", str(db)],
-        cwd=tmp_path,
-        env=cli_env(SLOWBOT_SLEEP=str(sleep_per_call)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start_slow_run(tmp_path, db, sleep_per_call, stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while not db.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
         assert proc.poll() is None, (
             f"the run ended before it was killed: {proc.stderr.read() if proc.stderr else ''}"
         )
@@ -299,18 +305,8 @@ def test_sigkill_loses_only_unflushed_dialogues_and_a_rerun_completes(tmp_path: 
 def test_ctrl_c_stores_what_finished_marks_the_run_interrupted_and_exits_130(tmp_path: Path) -> None:
     (tmp_path / "slowbot.py").write_text(SLOWBOT)
     db = tmp_path / "int.duckdb"
-    proc = subprocess.Popen(
-        [*CLI, *RUN_ARGS, "--db", str(db)],
-        cwd=tmp_path,
-        env=cli_env(SLOWBOT_SLEEP="0.08"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start_slow_run(tmp_path, db, 0.08, stdout=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        while not db.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
         time.sleep(1.2)  # dialogues finish from about 0.3 s on; Ctrl-C flushes them all
         assert proc.poll() is None, "the run ended before it was interrupted"
         proc.send_signal(signal.SIGINT)
