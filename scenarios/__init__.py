@@ -10,13 +10,18 @@
 from ._errors import BotdrillError, ScenarioError
 from ._loader import builtin_packs, load_pack, pack_digest, parse_pack
 from ._models import (
+    Channel,
+    Emotion,
     Escalation,
+    Expertise,
     Formality,
     Goal,
     IntentSpec,
     Lexicon,
     Pack,
+    Patience,
     Persona,
+    Proficiency,
     Scenario,
     SlotSpec,
     SlotType,
@@ -27,13 +32,18 @@ from ._values import generate_value, mentions, normalize_value, render_value
 
 __all__ = [
     "BotdrillError",
+    "Channel",
+    "Emotion",
     "Escalation",
+    "Expertise",
     "Formality",
     "Goal",
     "IntentSpec",
     "Lexicon",
     "Pack",
+    "Patience",
     "Persona",
+    "Proficiency",
     "Scenario",
     "ScenarioError",
     "SlotSpec",

@@ -53,10 +53,68 @@ class Formality(StrEnum):
     """"Good morning", "please", "thank you very much"."""
 
 
-class Persona(_Model):
-    """Who the simulated user is: the knobs that turn an agenda into behaviour.
+class Emotion(StrEnum):
+    """How strongly the situation weighs on a simulated user."""
 
-    Every knob is read in one place, the user simulator's realizer, so a persona is data and never code.
+    CALM = "calm"
+    """Unhurried; errors and repeats are rare."""
+    WORRIED = "worried"
+    """Concerned and a little quicker to ask for help."""
+    DISTRESSED = "distressed"
+    """Upset: slower to get to the point, quick to want a person."""
+    PANICKED = "panicked"
+    """Frightened and rushing: types fast, waits for nobody, wants a person now."""
+
+
+class Expertise(StrEnum):
+    """How well a simulated user knows the domain and its words."""
+
+    NOVICE = "novice"
+    """Does not know the terms; describes the problem around its edges."""
+    EVERYDAY = "everyday"
+    """Knows the usual words; says what is wrong, gives details when asked."""
+    EXPERT = "expert"
+    """Names the problem exactly and gives every detail up front."""
+
+
+class Patience(StrEnum):
+    """How long a simulated user puts up with an assistant that is unhelpful or slow."""
+
+    SHORT = "short"
+    """Leaves after one unhelpful turn; texts again after a few seconds without a reply."""
+    MODERATE = "moderate"
+    """Tolerates a few unhelpful turns and a reply that takes its time."""
+    LONG = "long"
+    """Tries many times and waits a long while before nudging."""
+
+
+class Proficiency(StrEnum):
+    """How at home a simulated user is in the pack's language."""
+
+    NATIVE = "native"
+    """First language."""
+    FLUENT = "fluent"
+    """Fluent second language: careful, formal phrasing, reads more slowly."""
+    LEARNER = "learner"
+    """Still learning: slow to type and read, keeps messages short."""
+
+
+class Channel(StrEnum):
+    """Where the user's words come from, which decides typing speed and the kind of noise."""
+
+    MOBILE_CHAT = "mobile_chat"
+    """Typed with thumbs on a phone: short, fast, neighbour-key slips."""
+    DESKTOP_CHAT = "desktop_chat"
+    """Typed on a keyboard: longer messages, fewer slips."""
+    VOICE = "voice"
+    """Spoken and transcribed: no typing time, no casing or punctuation choices, homophone errors."""
+
+
+class Persona(_Model):
+    """Who the simulated user is: style knobs that the user simulator turns into behaviour.
+
+    The knobs are read in one place, `botdrill.agents.behaviour_of`, so a persona is data and never code.
+    The three probabilities override what the knobs imply, for packs that need a persona pinned down.
     """
 
     id: str = Field(pattern=_NAME)
@@ -65,21 +123,26 @@ class Persona(_Model):
     """One line for people reading a report."""
     weight: float = Field(default=1.0, gt=0)
     """Relative sampling weight among the pack's personas."""
-    patience: int = Field(default=3, ge=1, le=10)
-    """Unhelpful assistant turns (re-asks, "I didn't understand", off-topic questions) tolerated before
-    the user gives up."""
-    verbosity: Verbosity = Verbosity.NORMAL
-    """How much the user says per message."""
     formality: Formality = Formality.NEUTRAL
     """The register the user writes in."""
-    vagueness: float = Field(default=0.2, ge=0, le=1)
-    """Probability that the opening message does not name the problem clearly."""
-    volunteers: float = Field(default=0.3, ge=0, le=1)
-    """Probability of giving each needed slot in the opening message, before being asked."""
-    asks_for_human: float = Field(default=0.3, ge=0, le=1)
-    """Probability of asking for a person once patience is down to its last unit."""
-    typing_cps: float = Field(default=4.0, gt=0)
-    """Typing speed in characters per second, for the simulated clock."""
+    verbosity: Verbosity = Verbosity.NORMAL
+    """How much the user says per message."""
+    emotion: Emotion = Emotion.CALM
+    """How strongly the situation weighs on the user."""
+    expertise: Expertise = Expertise.EVERYDAY
+    """How well the user knows the domain's words."""
+    patience: Patience = Patience.MODERATE
+    """How long the user puts up with an unhelpful or slow assistant."""
+    proficiency: Proficiency = Proficiency.NATIVE
+    """How at home the user is in the pack's language."""
+    channel: Channel = Channel.MOBILE_CHAT
+    """Where the words come from: phone, keyboard or a voice transcript."""
+    vagueness: float | None = Field(default=None, ge=0, le=1)
+    """Probability that the opening message does not name the problem clearly (default: from the knobs)."""
+    volunteers: float | None = Field(default=None, ge=0, le=1)
+    """Probability of giving each needed slot before being asked (default: from the knobs)."""
+    asks_for_human: float | None = Field(default=None, ge=0, le=1)
+    """Probability of asking for a person when patience is nearly gone (default: from the knobs)."""
 
 
 class SlotType(StrEnum):
@@ -185,6 +248,28 @@ class Lexicon(_Model):
     """Lower-case phrases of an assistant that did not understand."""
     open_question_cues: list[str] = Field(min_length=1)
     """Lower-case phrases of an assistant asking what the problem is ("how can I help")."""
+    nudges: list[str] = Field(
+        default_factory=lambda: [
+            "hello?",
+            "??",
+            "are you still there?",
+            "hellooo",
+            "anyone there?",
+            "hello??",
+        ],
+        min_length=1,
+    )
+    """What an impatient user sends while waiting for a reply."""
+    topic_switch_leads: list[str] = Field(
+        default_factory=lambda: ["oh and also,", "actually, quick question:", "btw", "sorry, another thing:"],
+        min_length=1,
+    )
+    """How a user starts asking about something unrelated mid-way."""
+    topic_returns: list[str] = Field(
+        default_factory=lambda: ["anyway, back to my problem.", "sorry, where was I.", "anyway."],
+        min_length=1,
+    )
+    """How a user comes back to the problem after a detour."""
 
 
 class Pack(_Model):

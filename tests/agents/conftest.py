@@ -51,7 +51,8 @@ def make_scenario(
     knobs: dict[str, Any] = {
         "id": "tester",
         "description": "a predictable test user",
-        "patience": 3,
+        "patience": "moderate",
+        "emotion": "worried",
         "verbosity": "normal",
         "formality": "neutral",
         "vagueness": 0.0,

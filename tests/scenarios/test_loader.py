@@ -139,7 +139,7 @@ def test_pack_digest_is_sha256_of_text(tmp_path: Path, banking_text: str) -> Non
     expected = hashlib.sha256(banking_text.encode("utf-8")).hexdigest()
     assert pack_digest("banking") == expected
     assert pack_digest(write(tmp_path, banking_text)) == expected
-    changed = banking_text.replace("patience: 2", "patience: 3", 1)
+    changed = banking_text.replace("patience: short", "patience: long", 1)
     assert pack_digest(write(tmp_path, changed, "other.yaml")) != expected
 
 
@@ -171,12 +171,12 @@ def test_typo_in_key(tmp_path: Path, banking_text: str) -> None:
 
 
 def test_wrong_type(tmp_path: Path, banking_text: str) -> None:
-    text, line = mutate(banking_text, "id: panicked_fraud_victim", "patience: 2", "patience: lots")
+    text, line = mutate(banking_text, "id: panicked_fraud_victim", "patience: short", "patience: lots")
     path = write(tmp_path, text)
     exc = load_error(path)
     assert_located(exc, path, line)
     assert exc.field == "personas.0.patience"
-    assert "integer" in exc.reason
+    assert "'short', 'moderate' or 'long'" in exc.reason
 
 
 def test_out_of_range_value(tmp_path: Path, banking_text: str) -> None:
@@ -217,7 +217,7 @@ def test_invalid_yaml_bad_indentation(tmp_path: Path, banking_text: str, indent:
 
 
 def test_duplicate_key(tmp_path: Path, banking_text: str) -> None:
-    text, line = mutate(banking_text, "id: panicked_fraud_victim", "verbosity: normal", "patience: 4")
+    text, line = mutate(banking_text, "id: panicked_fraud_victim", "proficiency: native", "patience: long")
     path = write(tmp_path, text)
     exc = load_error(path)
     assert_located(exc, path, line)
@@ -227,7 +227,10 @@ def test_duplicate_key(tmp_path: Path, banking_text: str) -> None:
 
 def test_python_tags_are_refused(tmp_path: Path, banking_text: str) -> None:
     text, line = mutate(
-        banking_text, "id: panicked_fraud_victim", "patience: 2", "patience: !!python/name:os.system 2"
+        banking_text,
+        "id: panicked_fraud_victim",
+        "patience: short",
+        "patience: !!python/name:os.system short",
     )
     path = write(tmp_path, text)
     exc = load_error(path)
@@ -240,7 +243,7 @@ def test_python_tags_never_run_code(tmp_path: Path, banking_text: str) -> None:
     text, _ = mutate(
         banking_text,
         "id: panicked_fraud_victim",
-        "patience: 2",
+        "patience: short",
         f"patience: !!python/object/apply:os.system ['touch {marker}']",
     )
     with pytest.raises(ScenarioError):
@@ -343,7 +346,7 @@ def test_non_utf8_file(tmp_path: Path, banking_text: str) -> None:
 
 
 def test_parse_pack_default_source(banking_text: str) -> None:
-    text, line = mutate(banking_text, "id: panicked_fraud_victim", "patience: 2", "patience: 11")
+    text, line = mutate(banking_text, "id: panicked_fraud_victim", "patience: short", "patience: 11")
     with pytest.raises(ScenarioError) as info:
         parse_pack(text)
     assert info.value.path == "<pack>"
@@ -351,8 +354,8 @@ def test_parse_pack_default_source(banking_text: str) -> None:
 
 
 def test_several_problems_are_counted(banking_text: str) -> None:
-    text, _ = mutate(banking_text, "id: panicked_fraud_victim", "patience: 2", "patience: lots")
-    text, _ = mutate(text, "id: panicked_fraud_victim", "vagueness: 0.3", "vagueness: 7")
+    text, _ = mutate(banking_text, "id: panicked_fraud_victim", "patience: short", "patience: lots")
+    text, _ = mutate(text, "id: panicked_fraud_victim", "channel: mobile_chat", "channel: pigeon")
     with pytest.raises(ScenarioError, match=r"\(and 1 more problem\)"):
         parse_pack(text)
 

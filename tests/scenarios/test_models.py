@@ -9,11 +9,13 @@ from pydantic import BaseModel, ValidationError
 
 from botdrill.scenarios import (
     Escalation,
+    Channel,
     Formality,
     Goal,
     IntentSpec,
     Lexicon,
     Pack,
+    Patience,
     Persona,
     Scenario,
     SlotSpec,
@@ -110,7 +112,9 @@ def test_models_are_frozen(model: type[BaseModel], data: dict[str, Any]) -> None
 
 def test_persona_defaults() -> None:
     persona = Persona.model_validate(PERSONA)
-    assert persona.patience == 3
+    assert persona.patience is Patience.MODERATE
+    assert persona.channel is Channel.MOBILE_CHAT
+    assert persona.vagueness is None
     assert persona.verbosity is Verbosity.NORMAL
     assert persona.formality is Formality.NEUTRAL
     assert persona.weight == 1.0
@@ -119,13 +123,17 @@ def test_persona_defaults() -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("patience", 0),
-        ("patience", 11),
+        ("patience", 3),
+        ("patience", "endless"),
+        ("emotion", "furious"),
+        ("expertise", "guru"),
+        ("proficiency", "none"),
+        ("channel", "fax"),
         ("vagueness", 1.5),
         ("volunteers", -0.1),
         ("asks_for_human", 2),
         ("weight", 0),
-        ("typing_cps", 0),
+        ("typing_cps", 5),
         ("verbosity", "loud"),
         ("formality", "rude"),
         ("id", "Bad Id"),

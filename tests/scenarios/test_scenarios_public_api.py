@@ -10,13 +10,18 @@ import botdrill.scenarios
 
 EXPECTED = [
     "BotdrillError",
+    "Channel",
+    "Emotion",
     "Escalation",
+    "Expertise",
     "Formality",
     "Goal",
     "IntentSpec",
     "Lexicon",
     "Pack",
+    "Patience",
     "Persona",
+    "Proficiency",
     "Scenario",
     "ScenarioError",
     "SlotSpec",
