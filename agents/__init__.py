@@ -7,6 +7,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._perturb import (
+    Edit,
+    Fragment,
+    NoiseContext,
+    PerturbationSpec,
+    Utterance,
+    apply_chain,
+    get_perturbation,
+    perturbations,
+)
+from ._style import Behaviour, behaviour_of
 from ._types import DialogueAct, GoldSlot, Message, Reply, UserTurn
 from ._user import Agenda, AgendaUser
 
@@ -26,10 +37,20 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Agenda",
     "AgendaUser",
+    "Behaviour",
     "DialogueAct",
+    "Edit",
+    "Fragment",
     "GoldSlot",
     "Message",
+    "NoiseContext",
+    "PerturbationSpec",
     "ReferenceAssistant",
     "Reply",
     "UserTurn",
+    "Utterance",
+    "apply_chain",
+    "behaviour_of",
+    "get_perturbation",
+    "perturbations",
 ]

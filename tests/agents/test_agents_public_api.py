@@ -11,12 +11,22 @@ import botdrill.agents
 EXPECTED = [
     "Agenda",
     "AgendaUser",
+    "Behaviour",
     "DialogueAct",
+    "Edit",
+    "Fragment",
     "GoldSlot",
     "Message",
+    "NoiseContext",
+    "PerturbationSpec",
     "ReferenceAssistant",
     "Reply",
     "UserTurn",
+    "Utterance",
+    "apply_chain",
+    "behaviour_of",
+    "get_perturbation",
+    "perturbations",
 ]
 
 
