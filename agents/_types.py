@@ -18,6 +18,10 @@ DialogueAct = Literal[
     "request_human",  # asks for a person
     "give_up",  # leaves in frustration
     "goodbye",  # leaves satisfied
+    "abandon",  # leaves without a word (the message is empty and never sent)
+    "nudge",  # texts again while waiting for a reply ("hello??")
+    "switch_topic",  # asks about something unrelated to the goal
+    "return",  # comes back to the goal after a switch
 ]
 """What a user turn does, as gold dialogue acts."""
 
@@ -57,11 +61,13 @@ class UserTurn(BaseModel):
     """Gold dialogue acts of this message."""
     slots: list[GoldSlot] = Field(default_factory=list)
     """Gold slot values said in this message, with character spans into `text`."""
+    noise: list[tuple[str, int]] = Field(default_factory=list)
+    """Dialogue-level perturbations that shaped this message, with their intensities."""
 
     @property
     def ends_dialogue(self) -> bool:
-        """Whether the user leaves with this message (satisfied or not)."""
-        return "goodbye" in self.acts or "give_up" in self.acts
+        """Whether the user leaves with this message (satisfied, frustrated or silently)."""
+        return "goodbye" in self.acts or "give_up" in self.acts or "abandon" in self.acts
 
 
 class Reply(BaseModel):

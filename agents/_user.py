@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from botdrill.scenarios import (
-    Formality,
     Pack,
     Persona,
     Scenario,
@@ -26,6 +26,7 @@ from botdrill.scenarios import (
     render_value,
 )
 
+from ._style import Behaviour, behaviour_of
 from ._types import DialogueAct, GoldSlot, UserTurn
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -49,10 +50,29 @@ class Agenda:
     """Whether the user has already asked for a person."""
     turns: int = 0
     """User messages sent so far."""
+    noise: dict[str, int] = field(default_factory=dict)
+    """Dialogue-level perturbations this user acts out, with their intensities."""
+    noise_rng: random.Random = field(default_factory=random.Random)
+    """A separate stream for those perturbations, so the user's own choices stay aligned with its clean
+    twin's for as long as the assistant's replies do."""
+    replies: int = 0
+    """Assistant replies read so far."""
+    switches: int = 0
+    """Topic switches made so far."""
+    returning: bool = False
+    """Whether the next message comes back to the problem after a switch."""
+    vague_left: int = 0
+    """Further times the user will stay vague when asked what the problem is."""
+    interjections: int = 0
+    """Messages sent while waiting for a reply."""
 
     @property
     def persona(self) -> Persona:
         return self.scenario.persona
+
+    @property
+    def behaviour(self) -> Behaviour:
+        return behaviour_of(self.scenario.persona)
 
 
 def _any_of(cues: list[str]) -> re.Pattern[str]:
@@ -109,12 +129,21 @@ class AgendaUser:
         self._cue_open = _any_of(lex.open_question_cues)
         self._slot_cues = [(s.name, _any_of(s.cues)) for s in pack.slots]
 
-    def start(self, scenario: Scenario) -> Agenda:
-        """A fresh agenda for `scenario`."""
+    def start(self, scenario: Scenario, noise: Mapping[str, int] | None = None) -> Agenda:
+        """A fresh agenda for `scenario`.
+
+        Args:
+            noise: dialogue-level perturbations (`vague_opening`, `off_answer`, `topic_switch`, `abandon`,
+                `barge_in`, `double_text`) and their intensities 0-3.
+        """
+        noise = {k: v for k, v in (noise or {}).items() if v}
         return Agenda(
             scenario=scenario,
             rng=dialogue_rng(scenario.seed, scenario.index, "user"),
-            patience=scenario.persona.patience,
+            patience=behaviour_of(scenario.persona).turn_patience,
+            noise=noise,
+            noise_rng=dialogue_rng(scenario.seed, scenario.index, "user-noise"),
+            vague_left=max(0, noise.get("vague_opening", 0) - 1),
         )
 
     def next_turn(self, agenda: Agenda, assistant_text: str | None) -> UserTurn:
@@ -122,18 +151,25 @@ class AgendaUser:
         agenda.turns += 1
         if assistant_text is None:
             return self._opening(agenda)
+        agenda.replies += 1
         kind, slot = self._read(agenda, assistant_text)
         if kind == "done":
             return self._say(agenda, ["goodbye"], self.pack.lexicon.goodbye)
+        noisy = self._act_out_noise(agenda, kind)
+        if noisy is not None:
+            return noisy
         if kind == "confirm":
             return self._confirm(agenda, assistant_text)
         if kind == "request" and slot is not None:
             if slot in agenda.scenario.goal.slots:
                 if slot in agenda.given and (early := self._lose_patience(agenda)):
                     return early
-                return self._answer(agenda, slot)
+                return self._off_answer(agenda, slot) or self._answer(agenda, slot)
             return self._lose_patience(agenda) or self._restate(agenda, dont_know=True)
         if kind == "open" and not agenda.stated_intent:
+            if agenda.vague_left:
+                agenda.vague_left -= 1
+                return self._vague(agenda)
             return self._state_intent(agenda)
         early = self._lose_patience(agenda)
         if early:
@@ -142,6 +178,104 @@ class AgendaUser:
         if kind == "other" and pending:
             return self._answer(agenda, pending[0])
         return self._restate(agenda, dont_know=False)
+
+    def interject(self, agenda: Agenda) -> UserTurn:
+        """What the user sends while still waiting for a reply.
+
+        With `barge_in` the user says what it would have said next (a detail not yet given, or the problem
+        again); otherwise it nudges ("hello??"). Whether it is sent at all is for the clock to decide.
+        """
+        agenda.turns += 1
+        agenda.interjections += 1
+        if "barge_in" in agenda.noise:
+            level = agenda.noise["barge_in"]
+            pending = self._pending(agenda)
+            if pending:  # typed in a hurry: the bare value
+                builder = _Builder()
+                builder.add("{value}", self._values(agenda, [pending[0]]), value_slot=pending[0])
+                agenda.given[pending[0]] = agenda.scenario.goal.slots[pending[0]]
+                turn = self._finish(agenda, builder, ["inform"])
+            else:
+                turn = self._restate(agenda, dont_know=False)
+            turn.noise.append(("barge_in", level))
+            return turn
+        turn = self._say(agenda, ["nudge"], self.pack.lexicon.nudges)
+        if "double_text" in agenda.noise:
+            turn.noise.append(("double_text", agenda.noise["double_text"]))
+        return turn
+
+    # -- dialogue-level perturbations -----------------------------------------------------------
+
+    def _act_out_noise(self, agenda: Agenda, kind: str) -> UserTurn | None:
+        """A message shaped by a dialogue-level perturbation instead of the agenda, if one applies now."""
+        noise = agenda.noise
+        if not noise:
+            return None
+        if (level := noise.get("abandon")) and agenda.replies >= 4 - level:
+            turn = UserTurn(text="", intent=agenda.scenario.goal.intent, acts=["abandon"])
+            turn.noise.append(("abandon", level))
+            return turn
+        if agenda.returning:
+            agenda.returning = False
+            agenda.stated_intent = True
+            builder = _Builder()
+            builder.add(agenda.noise_rng.choice(self.pack.lexicon.topic_returns), {})
+            builder.add(agenda.rng.choice(self.pack.intent(agenda.scenario.goal.intent).restatements), {})
+            turn = self._finish(agenda, builder, ["return", "restate"])
+            turn.noise.append(("topic_switch", noise["topic_switch"]))
+            return turn
+        level = noise.get("topic_switch", 0)
+        # Intensity 1 switches after the 2nd reply, 2 after the 1st, 3 after the 1st and the 3rd.
+        when = {1: (2,), 2: (1,), 3: (1, 3)}.get(level, ())
+        if agenda.replies in when and kind not in ("confirm",):
+            return self._switch_topic(agenda, level)
+        return None
+
+    def _switch_topic(self, agenda: Agenda, level: int) -> UserTurn | None:
+        own = agenda.scenario.goal.intent
+        options = [
+            (i.name, o)
+            for i in self.pack.intents
+            if i.name != own and not i.critical
+            for o in i.openings
+            if not _PLACEHOLDER.search(o)
+        ]
+        if not options:
+            return None
+        intent, opening = agenda.noise_rng.choice(options)
+        agenda.switches += 1
+        agenda.returning = True
+        lead = agenda.noise_rng.choice(self.pack.lexicon.topic_switch_leads)
+        # "Btw what are your opening hours": lower-case the opening's first letter unless it is "I".
+        if opening[:1].isupper() and opening[1:2].islower():
+            opening = opening[0].lower() + opening[1:]
+        builder = _Builder()
+        builder.add(f"{lead} {opening}", {})
+        turn = self._finish(agenda, builder, ["switch_topic"])
+        turn.intent = intent
+        turn.noise.append(("topic_switch", level))
+        return turn
+
+    def _off_answer(self, agenda: Agenda, asked: str) -> UserTurn | None:
+        """With `off_answer`, the user answers a different question than `asked`, sometimes."""
+        level = agenda.noise.get("off_answer", 0)
+        if not level or agenda.noise_rng.random() >= 0.25 * level:
+            return None
+        others = [s for s in self._pending(agenda) if s != asked]
+        if others:
+            turn = self._answer_only(agenda, agenda.noise_rng.choice(others))
+        else:
+            turn = self._restate(agenda, dont_know=False)
+        turn.noise.append(("off_answer", level))
+        return turn
+
+    def _vague(self, agenda: Agenda) -> UserTurn:
+        intent = self.pack.intent(agenda.scenario.goal.intent)
+        builder = _Builder()
+        builder.add(agenda.noise_rng.choice(intent.vague_openings or intent.restatements), {})
+        turn = self._finish(agenda, builder, ["vague_intent"])
+        turn.noise.append(("vague_opening", agenda.noise["vague_opening"]))
+        return turn
 
     # -- reading the assistant ------------------------------------------------------------------
 
@@ -173,14 +307,13 @@ class AgendaUser:
     def _opening(self, agenda: Agenda) -> UserTurn:
         persona, intent = agenda.persona, self.pack.intent(agenda.scenario.goal.intent)
         builder = _Builder()
-        if persona.verbosity is Verbosity.VERBOSE or (
-            persona.verbosity is Verbosity.NORMAL and agenda.rng.random() < 0.3
-        ):
+        if agenda.rng.random() < agenda.behaviour.greets:
             greeting = agenda.rng.choice(self.pack.lexicon.greetings.get(persona.formality, [""]) or [""])
             if greeting:
                 builder.add(greeting, {})
         acts: list[DialogueAct]
-        if intent.vague_openings and agenda.rng.random() < persona.vagueness:
+        forced = "vague_opening" in agenda.noise and bool(intent.vague_openings)
+        if intent.vague_openings and (agenda.rng.random() < agenda.behaviour.vagueness or forced):
             builder.add(agenda.rng.choice(intent.vague_openings), {})
             acts = ["vague_intent"]
         else:
@@ -191,11 +324,14 @@ class AgendaUser:
             agenda.stated_intent = True
             acts = ["inform_intent"]
             for name in self._pending(agenda):
-                if agenda.rng.random() < persona.volunteers:
+                if agenda.rng.random() < agenda.behaviour.volunteers:
                     self._add_answer(agenda, builder, name)
         if builder.slots:
             acts.append("inform")
-        return self._finish(agenda, builder, acts)
+        turn = self._finish(agenda, builder, acts)
+        if forced:
+            turn.noise.append(("vague_opening", agenda.noise["vague_opening"]))
+        return turn
 
     def _state_intent(self, agenda: Agenda) -> UserTurn:
         intent = self.pack.intent(agenda.scenario.goal.intent)
@@ -218,11 +354,16 @@ class AgendaUser:
         builder.add(template, values, value_slot=name)
         agenda.given[name] = agenda.scenario.goal.slots[name]
 
+    def _answer_only(self, agenda: Agenda, name: str) -> UserTurn:
+        builder = _Builder()
+        self._add_answer(agenda, builder, name)
+        return self._finish(agenda, builder, ["inform"])
+
     def _answer(self, agenda: Agenda, name: str) -> UserTurn:
         builder = _Builder()
         self._add_answer(agenda, builder, name)
         for other in self._pending(agenda):
-            if agenda.rng.random() < agenda.persona.volunteers / 2:
+            if agenda.rng.random() < agenda.behaviour.volunteers / 2:
                 self._add_answer(agenda, builder, other)
         return self._finish(agenda, builder, ["inform"])
 
@@ -257,7 +398,7 @@ class AgendaUser:
         if (
             agenda.patience == 1
             and not agenda.asked_for_human
-            and agenda.rng.random() < agenda.persona.asks_for_human
+            and agenda.rng.random() < agenda.behaviour.asks_for_human
         ):
             agenda.asked_for_human = True
             return self._say(agenda, ["request_human"], self.pack.lexicon.request_human)
@@ -270,7 +411,7 @@ class AgendaUser:
 
     def _finish(self, agenda: Agenda, builder: _Builder, acts: list[DialogueAct]) -> UserTurn:
         text = builder.text
-        if agenda.persona.formality is Formality.CASUAL and agenda.rng.random() < 0.5:
+        if agenda.rng.random() < agenda.behaviour.lowercase:
             lowered = text.lower()
             if len(lowered) == len(text):  # keeps every span valid
                 text = lowered

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botdrill.agents import Agenda, AgendaUser, ReferenceAssistant, UserTurn
+from botdrill.agents import Agenda, AgendaUser, ReferenceAssistant, UserTurn, behaviour_of
 from botdrill.scenarios import Pack, Scenario, load_pack, normalize_value, sample_scenario, sample_scenarios
 
 _PACK = load_pack("banking")  # for building strategies at import time
@@ -201,7 +201,7 @@ def test_terse_user_answers_with_the_bare_value(pack: Pack, user: AgendaUser, sc
 
 
 def test_asked_for_a_slot_outside_the_goal(user: AgendaUser, scenario_for: Any) -> None:
-    scenario = scenario_for("check_balance", {}, patience=5)
+    scenario = scenario_for("check_balance", {}, patience="long")
     agenda = user.start(scenario)
     user.next_turn(agenda, None)
     turn = user.next_turn(agenda, "Could you give me the last four digits of the card?")
@@ -285,9 +285,15 @@ def test_anything_else_ends_with_goodbye(pack: Pack, user: AgendaUser, scenario_
     assert turn.text.lower() in [g.lower() for g in pack.lexicon.goodbye]
 
 
-@pytest.mark.parametrize("patience", [1, 2, 3, 5])
-def test_unhelpful_replies_exhaust_patience(user: AgendaUser, scenario_for: Any, patience: int) -> None:
-    scenario = scenario_for("check_balance", {}, patience=patience, asks_for_human=0.0)
+@pytest.mark.parametrize(
+    ("knob", "emotion", "patience"),
+    [("short", "worried", 2), ("moderate", "worried", 3), ("moderate", "calm", 4), ("long", "worried", 5)],
+)
+def test_unhelpful_replies_exhaust_patience(
+    user: AgendaUser, scenario_for: Any, knob: str, emotion: str, patience: int
+) -> None:
+    scenario = scenario_for("check_balance", {}, patience=knob, emotion=emotion, asks_for_human=0.0)
+    assert behaviour_of(scenario.persona).turn_patience == patience
     agenda = user.start(scenario)
     user.next_turn(agenda, None)
     turns = [user.next_turn(agenda, NOT_UNDERSTOOD) for _ in range(patience)]
@@ -298,7 +304,7 @@ def test_unhelpful_replies_exhaust_patience(user: AgendaUser, scenario_for: Any,
 
 
 def test_user_asks_for_a_person_before_giving_up(user: AgendaUser, scenario_for: Any) -> None:
-    scenario = scenario_for("check_balance", {}, patience=3, asks_for_human=1.0)
+    scenario = scenario_for("check_balance", {}, patience="moderate", asks_for_human=1.0)
     agenda = user.start(scenario)
     user.next_turn(agenda, None)
     acts = [user.next_turn(agenda, NOT_UNDERSTOOD).acts for _ in range(3)]
@@ -310,7 +316,7 @@ def test_user_asks_for_a_person_before_giving_up(user: AgendaUser, scenario_for:
 def test_repeated_question_for_a_given_slot_costs_patience(
     user: AgendaUser, scenario_for: Any, seed: int
 ) -> None:
-    scenario = scenario_for("lost_or_stolen_card", {"card_last4": "4410"}, patience=2, seed=seed)
+    scenario = scenario_for("lost_or_stolen_card", {"card_last4": "4410"}, patience="short", seed=seed)
     agenda = user.start(scenario)
     user.next_turn(agenda, None)
     in_opening = "card_last4" in agenda.given
