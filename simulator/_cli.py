@@ -56,7 +56,16 @@ def run(
         str, typer.Option(help="'reference' (built-in bot) or module:attribute.")
     ] = "reference",
     db: DbOption = "botdrill.duckdb",
-    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Dialogues to simulate.")] = 200,
+    n: Annotated[
+        int, typer.Option("--n", "-n", min=1, help="Scenarios to sample; each runs clean and perturbed.")
+    ] = 200,
+    perturb: Annotated[
+        str,
+        typer.Option(
+            help="Perturbations run next to each clean dialogue: comma-separated NAME[:0-3], chains as "
+            "a+b; 'none', 'all' or 'default'. See: botdrill perturbations."
+        ),
+    ] = "default",
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same transcripts.")] = 0,
     concurrency: Annotated[int, typer.Option(min=1, help="Dialogues in flight at once.")] = 256,
     run_id: Annotated[str | None, typer.Option(help="Run name; re-using one resumes it.")] = None,
@@ -75,6 +84,7 @@ def run(
             target=target,
             db=db,
             n=n,
+            perturb=perturb,
             seed=seed,
             concurrency=concurrency,
             run_id=run_id,
@@ -104,10 +114,12 @@ def run(
         disable=quiet or not _err.is_terminal,
         transient=False,
     )
-    task = progress.add_task("dialogues", total=n)
+    task = progress.add_task("dialogues", total=None)
     try:
         with progress:
-            result = run_drill(config, on_progress=lambda done, total: progress.update(task, completed=done))
+            result = run_drill(
+                config, on_progress=lambda done, total: progress.update(task, completed=done, total=total)
+            )
     except BotdrillError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
@@ -135,6 +147,24 @@ def run(
         ),
         soft_wrap=True,
     )
+
+
+@app.command("perturbations")
+def list_perturbations() -> None:
+    """List the perturbations `--perturb` accepts, with what each intensity means."""
+    from botdrill.agents import perturbations
+
+    from ._variants import DEFAULT_PERTURBATIONS
+
+    table = Table("name", "level", "default", "what it does", show_lines=False)
+    for spec in perturbations().values():
+        table.add_row(
+            _cell(spec.name),
+            _cell(spec.level),
+            _cell("yes" if spec.name in DEFAULT_PERTURBATIONS else ""),
+            _cell(spec.description),
+        )
+    _out.print(table)
 
 
 def _summary(db: str, run_id: str) -> None:

@@ -5,17 +5,38 @@ assistant answers (one batch call for a batch assistant, `asyncio.gather` under 
 the answer is observed and checked for an end. Finished dialogues are scored and handed to a sink; new ones
 join from the source. The LangGraph graph (`_graph.py`) wires these functions as nodes; the same functions
 in a bare loop (`run_plain`) give the baseline the benchmark compares with.
+
+One step of a dialogue is one user message and the assistant's answer to it. A user turn may be several
+messages (fragments), and an impatient user may send one more while it waits; the dialogue's SimPy clock
+(`_clock.py`) decides when each is sent, so the assistant answers messages in the order they arrived and
+the stored transcript is in the order things happened.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
-from botdrill.agents import Agenda, AgendaUser, Message, Reply
+from botdrill.agents import (
+    Agenda,
+    AgendaUser,
+    Edit,
+    GoldSlot,
+    Message,
+    NoiseContext,
+    Reply,
+    UserTurn,
+    Utterance,
+    apply_chain,
+    behaviour_of,
+)
 from botdrill.agents._adapters import (
     Assistant,
     AssistantProtocolError,
@@ -25,34 +46,72 @@ from botdrill.agents._adapters import (
     describe_raw,
 )
 from botdrill.agents._judge import judge_handoff
-from botdrill.scenarios import Pack, Scenario
+from botdrill.scenarios import Pack, Scenario, dialogue_rng
 
+from ._clock import DialogueClock, Sent
 from ._records import DialogueRecord, EndReason, SlotCheck, TurnRecord
 from ._scoring import score
+from ._variants import CLEAN, Job
 
-_READING_CPS = 25.0  # characters per second a user reads
+_CONTENT_WORD = re.compile(r"[a-z]{4,}")
+# The built-in bot answers in microseconds; the clock gives it the latency of a deployed assistant that
+# looks things up: log-normal, median 2 s, one reply in ten over 5 s.
+_LATENCY_MU, _LATENCY_SIGMA = math.log(1.75), 0.7
+# Share of the persona's patience an impatient user waits at intensity 1, 2, 3.
+_IMPATIENCE = {0: 1.0, 1: 0.3, 2: 0.1, 3: 0.0}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A user message queued on the clock, with its gold labels."""
+
+    text: str
+    intent: str
+    acts: tuple[str, ...]
+    slots: tuple[GoldSlot, ...]
+    edits: tuple[Edit, ...]
+    part: int
+    """Position of the message in its user turn (fragments), from 0."""
+    parts: int
+    """Messages in that user turn."""
+    interjection: bool = False
+    """Sent while waiting for a reply."""
+
+    @property
+    def last(self) -> bool:
+        return self.part == self.parts - 1
 
 
 @dataclass
 class LiveDialogue:
     """Everything about one dialogue in flight."""
 
-    scenario: Scenario
+    job: Job
     agenda: Agenda
     thread_id: str
+    clock: DialogueClock[Outgoing]
+    latency_rng: random.Random
+    interjection_cap: int
     messages: list[Message] = field(default_factory=list)
     turns: list[TurnRecord] = field(default_factory=list)
-    clock: float = 0.0
+    current: Sent[Outgoing] | None = None
+    user_turns: int = 0
     last_reply: str | None = None
     end_reason: EndReason | None = None
     error: tuple[str, str] | None = None
     requested_human: bool = False
     pending: Reply | BaseException | None = None
+    pending_undo: tuple[dict[str, str], bool, int, int] = ({}, False, 0, 0)
+    """The user's state before composing an interjection, restored if the reply overtakes it."""
     latency_ms: float = 0.0
 
     @property
     def done(self) -> bool:
         return self.end_reason is not None
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.job.scenario
 
 
 Finished = tuple[DialogueRecord, list[TurnRecord], list[SlotCheck]]
@@ -66,7 +125,7 @@ class Engine:
         pack: scenario pack.
         run_id: the run's id, used in dialogue ids.
         assistant: the assistant under test.
-        source: scenarios still to simulate, in order.
+        source: dialogues still to simulate, in order (a bare scenario runs clean).
         sink: receives each finished, scored dialogue.
         cohort: how many dialogues are in flight at once.
         max_turns: assistant turns after which a dialogue stops.
@@ -78,7 +137,7 @@ class Engine:
     pack: Pack
     run_id: str
     assistant: Assistant | BatchAssistant
-    source: Iterator[Scenario]
+    source: Iterator[Job | Scenario]
     sink: Callable[[Finished], None]
     cohort: int = 256
     max_turns: int = 12
@@ -86,9 +145,18 @@ class Engine:
     modelled_latency: bool = False
     user: AgendaUser = field(init=False)
     _semaphore: asyncio.Semaphore | None = field(init=False, default=None)
+    _distractors: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.user = AgendaUser(self.pack)
+        # Words a restart or a correction may say by mistake: the pack's own vocabulary.
+        words = {
+            w
+            for intent in self.pack.intents
+            for text in (*intent.openings, *intent.restatements)
+            for w in _CONTENT_WORD.findall(text.lower())
+        }
+        self._distractors = tuple(sorted(words))
 
     # -- the four steps --------------------------------------------------------------------------
 
@@ -101,47 +169,160 @@ class Engine:
             else:
                 still.append(dialogue)
         while len(still) < self.cohort:
-            scenario = next(self.source, None)
-            if scenario is None:
+            item = next(self.source, None)
+            if item is None:
                 break
-            still.append(
-                LiveDialogue(
-                    scenario=scenario,
-                    agenda=self.user.start(scenario),
-                    thread_id=f"{self.run_id}-{scenario.index:06d}",
-                )
-            )
+            job = item if isinstance(item, Job) else Job(item, CLEAN, item.index)
+            still.append(self._start(job))
         return still
 
+    def _start(self, job: Job) -> LiveDialogue:
+        scenario, noise = job.scenario, job.variant.dialogue_noise
+        behaviour = behaviour_of(scenario.persona)
+        impatience = max(noise.get("barge_in", 0), noise.get("double_text", 0))
+        return LiveDialogue(
+            job=job,
+            agenda=self.user.start(scenario, noise),
+            thread_id=job.dialogue_id(self.run_id),
+            clock=DialogueClock(
+                typing_cps=behaviour.typing_cps,
+                think_s=behaviour.think_s,
+                reading_cps=behaviour.reading_cps,
+                wait_s=behaviour.wait_patience_s * _IMPATIENCE[impatience],
+            ),
+            latency_rng=dialogue_rng(scenario.seed, scenario.index, "latency"),
+            interjection_cap=1 + impatience,
+        )
+
     def user_step(self, live: list[LiveDialogue]) -> None:
-        """Every live dialogue's user says its next message."""
+        """Every live dialogue's user sends its next message (composing a new turn when it has none)."""
         for d in live:
-            if d.done:
+            if d.done or d.current is not None:
                 continue
-            turn = self.user.next_turn(d.agenda, d.last_reply)
-            d.clock += 1.0 + len(turn.text) / d.scenario.persona.typing_cps
-            d.turns.append(
-                TurnRecord(
-                    turn_idx=len(d.turns),
-                    speaker="user",
-                    text=turn.text,
-                    sim_time=d.clock,
-                    gold_intent=turn.intent,
-                    gold_acts=list(turn.acts),
-                    gold_slots=list(turn.slots),
+            if not d.clock.queued:
+                turn = self.user.next_turn(d.agenda, d.last_reply)
+                if "abandon" in turn.acts:
+                    self._abandon(d, turn)
+                    continue
+                items = self._realise(d, turn)
+                d.clock.type_turn(items, [i.text for i in items], after_reading=d.last_reply)
+            sent = d.clock.next_message()
+            self._send(d, sent)
+
+    def _realise(self, d: LiveDialogue, turn: UserTurn, *, whole: bool = False) -> list[Outgoing]:
+        """The variant's text perturbations applied to a turn, and the messages it is sent as."""
+        d.user_turns += 1
+        utt = Utterance(text=turn.text, intent=turn.intent, acts=tuple(turn.acts), slots=tuple(turn.slots))
+        chain = d.job.variant.text_chain
+        if chain:
+            scenario, n = d.scenario, d.user_turns
+            utt = apply_chain(
+                utt,
+                chain,
+                lambda name: dialogue_rng(scenario.seed, scenario.index, f"noise:{name}:{n}"),
+                NoiseContext(
+                    pack=self.pack, distractors=self._distractors, channel=scenario.persona.channel.value
+                ),
+            )
+        if whole and utt.breaks:
+            utt = Utterance(text=utt.text, intent=utt.intent, acts=utt.acts, slots=utt.slots, edits=utt.edits)
+        pieces = utt.messages()
+        out = []
+        for i, piece in enumerate(pieces):
+            marks = tuple(
+                Edit(
+                    perturbation=name,
+                    kind=name,
+                    start=0,
+                    end=len(piece.text),
+                    before="",
+                    after=piece.text,
+                    intensity=level,
+                )
+                for name, level in turn.noise
+            )
+            out.append(
+                Outgoing(
+                    text=piece.text,
+                    intent=utt.intent,
+                    acts=utt.acts,
+                    slots=piece.slots,
+                    edits=piece.edits + marks,
+                    part=i,
+                    parts=len(pieces),
+                    interjection=whole,
                 )
             )
-            d.messages.append({"role": "user", "content": turn.text})
-            if "request_human" in turn.acts:
-                d.requested_human = True
-            if "give_up" in turn.acts:
-                d.end_reason = "user_gave_up"
-            elif "goodbye" in turn.acts:
-                d.end_reason = "user_done"
+        return out
+
+    def _send(self, d: LiveDialogue, sent: Sent[Outgoing]) -> None:
+        msg = sent.item
+        d.turns.append(
+            TurnRecord(
+                turn_idx=len(d.turns),
+                speaker="user",
+                text=msg.text,
+                sim_time=sent.at,
+                gold_intent=msg.intent,
+                gold_acts=list(msg.acts),
+                gold_slots=list(msg.slots),
+                part=msg.part,
+                parts=msg.parts,
+                edits=list(msg.edits),
+            )
+        )
+        d.messages.append({"role": "user", "content": msg.text})
+        if "request_human" in msg.acts:
+            d.requested_human = True
+        if msg.last and "give_up" in msg.acts:
+            d.end_reason = "user_gave_up"
+        elif msg.last and "goodbye" in msg.acts:
+            d.end_reason = "user_done"
+        else:
+            d.current = sent
+
+    def _abandon(self, d: LiveDialogue, turn: UserTurn) -> None:
+        """The user leaves without a word: an empty row marks when, and nothing is sent."""
+        d.turns.append(
+            TurnRecord(
+                turn_idx=len(d.turns),
+                speaker="user",
+                text="",
+                sim_time=d.clock.now,
+                gold_intent=turn.intent,
+                gold_acts=list(turn.acts),
+                gold_slots=[],
+                edits=[
+                    Edit(perturbation=n, kind=n, start=0, end=0, before="", after="", intensity=i)
+                    for n, i in turn.noise
+                ],
+            )
+        )
+        d.end_reason = "user_abandoned"
+
+    def _interjection(self, d: LiveDialogue) -> tuple[Outgoing, str] | None:
+        """What an impatient user sends while waiting (the clock decides whether it is sent in time)."""
+        if d.agenda.interjections >= d.interjection_cap or d.done:
+            return None
+        saved = (dict(d.agenda.given), d.agenda.stated_intent, d.agenda.turns, d.user_turns)
+        item = self._realise(d, self.user.interject(d.agenda), whole=True)[0]
+        d.pending_undo = saved
+        return item, item.text
+
+    def _discard(self, d: LiveDialogue, item: Outgoing) -> None:
+        """The reply came before the interjection was sent: the user never said it."""
+        given, stated, turns, user_turns = d.pending_undo
+        d.agenda.given, d.agenda.stated_intent, d.agenda.turns, d.user_turns = (
+            given,
+            stated,
+            turns,
+            user_turns,
+        )
+        d.agenda.interjections -= 1
 
     async def assistant_step(self, live: list[LiveDialogue]) -> None:
         """Every live dialogue's assistant answers; failures are kept as data on the dialogue."""
-        waiting = [d for d in live if not d.done]
+        waiting = [d for d in live if not d.done and d.current is not None]
         if not waiting:
             return
         if isinstance(self.assistant, BatchAssistant):
@@ -196,11 +377,11 @@ class Engine:
             d.latency_ms = (time.perf_counter() - started) * 1000
 
     def observe(self, live: list[LiveDialogue]) -> None:
-        """Record every answer, detect hand-offs and errors, and end dialogues that are over."""
+        """Record every answer at the simulated second it appears, and end dialogues that are over."""
         for d in live:
             if d.done or d.pending is None:
                 continue
-            reply, d.pending = d.pending, None
+            reply, d.pending, d.current = d.pending, None, None
             if isinstance(reply, BaseException):
                 kind = type(reply).__name__
                 d.error = (kind, str(reply) or kind)
@@ -209,15 +390,20 @@ class Engine:
                         turn_idx=len(d.turns),
                         speaker="assistant",
                         text="",
-                        sim_time=d.clock,
+                        sim_time=d.clock.now,
                         latency_ms=d.latency_ms,
                         error_type=kind,
                     )
                 )
                 d.end_reason = "assistant_error"
                 continue
-            latency = 0.3 + len(reply.text) / 2000 if self.modelled_latency else d.latency_ms / 1000
-            d.clock += latency
+            if self.modelled_latency:
+                latency = (
+                    0.25 + len(reply.text) / 2000 + d.latency_rng.lognormvariate(_LATENCY_MU, _LATENCY_SIGMA)
+                )
+            else:
+                latency = d.latency_ms / 1000
+            at = d.clock.reply(latency, partial(self._interjection, d), partial(self._discard, d))
             source: Literal["exposed", "judged"] = "exposed"
             handoff = reply.handoff
             if handoff is None:
@@ -227,7 +413,7 @@ class Engine:
                     turn_idx=len(d.turns),
                     speaker="assistant",
                     text=reply.text,
-                    sim_time=d.clock,
+                    sim_time=at,
                     intent=reply.intent,
                     slots=reply.slots,
                     handoff=handoff,
@@ -238,7 +424,6 @@ class Engine:
             )
             d.messages.append({"role": "assistant", "content": reply.text})
             d.last_reply = reply.text
-            d.clock += len(reply.text) / _READING_CPS
             if handoff:
                 d.end_reason = "handoff"
             elif sum(t.speaker == "assistant" for t in d.turns) >= self.max_turns:
@@ -252,10 +437,14 @@ class Engine:
 
     def _finish(self, d: LiveDialogue) -> None:
         assert d.end_reason is not None
+        # Messages were recorded as the assistant took them; the transcript is in the order they were sent.
+        d.turns.sort(key=lambda t: t.sim_time)
+        for i, t in enumerate(d.turns):
+            t.turn_idx = i
         record, checks = score(
             pack=self.pack,
             run_id=self.run_id,
-            scenario=d.scenario,
+            job=d.job,
             turns=d.turns,
             end_reason=d.end_reason,
             error=d.error,

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from botdrill.agents import GoldSlot
+from botdrill.agents import Edit, GoldSlot
 
 
 class Outcome(StrEnum):
@@ -26,7 +26,7 @@ class Outcome(StrEnum):
     SLOT_ERROR = "slot_error"
     """A captured slot value was wrong, or one was missing when the assistant claimed to be done."""
     USER_GAVE_UP = "user_gave_up"
-    """The user ran out of patience and left."""
+    """The user ran out of patience and left, or left without a word."""
     MAX_TURNS = "max_turns"
     """The dialogue hit the turn limit without an end."""
     HANDED_OFF_ON_REQUEST = "handed_off_on_request"
@@ -35,7 +35,7 @@ class Outcome(StrEnum):
     """Routed right, slots right, escalated when and only when it should have."""
 
 
-EndReason = Literal["user_done", "user_gave_up", "handoff", "max_turns", "assistant_error"]
+EndReason = Literal["user_done", "user_gave_up", "user_abandoned", "handoff", "max_turns", "assistant_error"]
 SlotStatus = Literal["correct", "wrong", "missing", "not_exposed"]
 
 
@@ -58,6 +58,12 @@ class TurnRecord(BaseModel):
     """User turns: gold dialogue acts."""
     gold_slots: list[GoldSlot] | None = None
     """User turns: gold slot values with character spans into `text`."""
+    part: int | None = None
+    """User turns: position of this message in its turn, from 0 (a turn sent as fragments has several)."""
+    parts: int | None = None
+    """User turns: how many messages its turn was sent as."""
+    edits: list[Edit] | None = None
+    """User turns: the perturbations' edits, with spans into `text`."""
     intent: str | None = None
     """Assistant turns: the intent it exposed, if any."""
     slots: dict[str, str] | None = None
@@ -97,8 +103,17 @@ class DialogueRecord(BaseModel):
 
     run_id: str
     dialogue_id: str
-    """`<run_id>-<index>`, stable across resumes."""
+    """`<pair_id>-<variant>`, stable across resumes."""
     idx: int
+    """Position in the run: scenario index x variants per scenario + variant number."""
+    pair_id: str
+    """`<run_id>-<scenario index>`: shared by the clean run of a scenario and its perturbed runs."""
+    perturbation: str
+    """`none` for the clean run, else the perturbation names (`typo`, `filler+casing`)."""
+    intensity: int
+    """The perturbation's intensity 0-3 (the highest in a chain)."""
+    variant: str
+    """The variant as written, with intensities (`typo:2`)."""
     scenario_id: str
     seed: int
     """The dialogue's own seed."""
@@ -119,6 +134,8 @@ class DialogueRecord(BaseModel):
     """Whether the hand-off was exposed by the bot or inferred from its words."""
     user_requested_human: bool
     outcome: Outcome
+    success: bool
+    """`outcome == 'success'`, for `avg(success::int)`."""
     end_reason: EndReason
     user_turns: int
     assistant_turns: int

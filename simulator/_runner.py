@@ -11,7 +11,7 @@ import json
 import platform
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -21,11 +21,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from botdrill.agents._adapters import Assistant, BatchAssistant, load_target
-from botdrill.scenarios import BotdrillError, load_pack, pack_digest, sample_scenario
+from botdrill.scenarios import BotdrillError, Pack, load_pack, pack_digest, sample_scenario
 
 from ._engine import Engine, Finished
 from ._graph import build_graph, step_budget
 from ._store import Store
+from ._variants import Job, Variant, parse_variants
 
 
 class RunConfig(BaseModel):
@@ -40,7 +41,10 @@ class RunConfig(BaseModel):
     db: str = "botdrill.duckdb"
     """The DuckDB file results go to."""
     n: int = Field(default=200, ge=1)
-    """How many dialogues the run holds."""
+    """How many scenarios the run samples; each runs clean and once per perturbation."""
+    perturb: str = "default"
+    """Comma-separated perturbations, each run on every scenario next to its clean twin: `NAME[:0-3]`,
+    chains as `a+b`, `none` for clean runs only, `all` for every one, `default` for the default set."""
     seed: int = 0
     """Same seed and config, same transcripts (with the built-in users and bot)."""
     concurrency: int = Field(default=256, ge=1)
@@ -64,7 +68,7 @@ class RunResult:
     run_id: str
     db: str
     simulated: int
-    """Dialogues simulated and stored by this call."""
+    """Dialogues simulated and stored by this call (scenarios x variants)."""
     skipped: int
     """Dialogues already stored by an earlier call with the same run id."""
     seconds: float
@@ -109,6 +113,7 @@ def _check_resumable(existing: dict[str, Any], config: RunConfig, digest: str) -
         "target": (existing["target"], config.target),
         "max_turns": (existing["max_turns"], config.max_turns),
         "critical_share": (stored_config.get("critical_share"), config.critical_share),
+        "perturb": (stored_config.get("perturb", "none"), config.perturb),
     }
     differ = {name: pair for name, pair in pairs.items() if pair[0] != pair[1]}
     if differ:
@@ -119,13 +124,26 @@ def _check_resumable(existing: dict[str, Any], config: RunConfig, digest: str) -
         )
 
 
+def _jobs(pack: Pack, config: RunConfig, variants: list[Variant], todo: list[int]) -> Iterator[Job]:
+    """The dialogues still to run, in index order: scenario by scenario, clean first, then each variant."""
+    per = len(variants)
+    scenario = None
+    for idx in todo:
+        i, v = divmod(idx, per)
+        if scenario is None or scenario.index != i:
+            scenario = sample_scenario(pack, config.seed, i, critical_share=config.critical_share)
+        yield Job(scenario, variants[v], idx)
+
+
 def run_drill(
     config: RunConfig,
     *,
     on_progress: Callable[[int, int], None] | None = None,
     assistant: Assistant | BatchAssistant | None = None,
 ) -> RunResult:
-    """Simulate `config.n` dialogues and store them; resume if the run id exists.
+    """Simulate `config.n` scenarios, each clean and once per perturbation, and store them.
+
+    A run id that exists is resumed: dialogues already stored are skipped.
 
     Args:
         config: what to run.
@@ -135,13 +153,16 @@ def run_drill(
     Raises:
         ScenarioError: the pack is invalid (nothing is written).
         TargetError: the target cannot be loaded (nothing is written).
-        RunMismatchError: the run id exists with a different seed, pack, target, turn limit or
-            critical share.
+        PerturbationSpecError: `config.perturb` names an unknown perturbation (nothing is written).
+        RunMismatchError: the run id exists with a different seed, pack, target, turn limit,
+            critical share or perturbations.
         StoreError: the database cannot be opened.
     """
     started = time.perf_counter()
     pack = load_pack(config.pack)
     digest = pack_digest(config.pack)
+    variants = parse_variants(config.perturb)
+    total = config.n * len(variants)
     bot = assistant if assistant is not None else load_target(config.target)
     run_id = config.run_id or new_run_id()
     store = Store(config.db)
@@ -150,7 +171,7 @@ def run_drill(
         if existing is not None:
             _check_resumable(existing, config, digest)
         done = store.finished_indexes(run_id)
-        todo = [i for i in range(config.n) if i not in done]
+        todo = [i for i in range(total) if i not in done]
         stored_config = config.model_dump(exclude={"db"}) | {"run_id": run_id}
         store.start_run(
             {
@@ -160,14 +181,14 @@ def run_drill(
                 "pack_sha256": digest,
                 "target": config.target,
                 "seed": config.seed,
-                "n_dialogues": max(config.n, len(done)),
+                "n_dialogues": max(total, len(done)),
                 "max_turns": config.max_turns,
                 "concurrency": config.concurrency,
                 "config": stored_config,
                 "versions": _versions() | {"assistant": getattr(bot, "name", type(bot).__name__)},
             }
         )
-        skipped = config.n - len(todo)
+        skipped = total - len(todo)
         finished = 0
 
         def sink(item: Finished) -> None:
@@ -175,7 +196,7 @@ def run_drill(
             store.add(item)
             finished += 1
             if on_progress is not None:
-                on_progress(skipped + finished, config.n)
+                on_progress(skipped + finished, total)
 
         engine = Engine(
             pack=pack,
@@ -187,12 +208,10 @@ def run_drill(
             timeout=config.timeout,
             modelled_latency=bool(getattr(bot, "modelled_latency", False)),
             # Sampled lazily, so a long run holds only its cohort in memory.
-            source=(
-                sample_scenario(pack, config.seed, i, critical_share=config.critical_share) for i in todo
-            ),
+            source=_jobs(pack, config, variants, todo),
         )
         if on_progress is not None:
-            on_progress(skipped, config.n)
+            on_progress(skipped, total)
         try:
             if config.loop == "plain":
                 asyncio.run(engine.run_plain())

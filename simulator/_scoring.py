@@ -8,6 +8,7 @@ from botdrill.policies import judge
 from botdrill.scenarios import Pack, Scenario, normalize_value
 
 from ._records import DialogueRecord, EndReason, Outcome, SlotCheck, SlotStatus, TurnRecord
+from ._variants import Job
 
 
 def check_slots(pack: Pack, scenario: Scenario, captured: dict[str, str] | None) -> list[SlotCheck]:
@@ -49,7 +50,7 @@ def score(
     *,
     pack: Pack,
     run_id: str,
-    scenario: Scenario,
+    job: Job,
     turns: list[TurnRecord],
     end_reason: EndReason,
     error: tuple[str, str] | None,
@@ -60,7 +61,7 @@ def score(
     Args:
         pack: the pack the scenario came from (slot types for normalisation).
         run_id: the run.
-        scenario: the scenario that was simulated.
+        job: the scenario and the variant it ran as.
         turns: the transcript, with what the assistant exposed on each of its turns.
         end_reason: why the dialogue stopped.
         error: `(type, message)` of the assistant's failure, if any.
@@ -69,6 +70,7 @@ def score(
     Returns:
         The dialogue record with its outcome, and one slot check per gold slot.
     """
+    scenario = job.scenario
     goal = scenario.goal
     bot_turns = [t for t in turns if t.speaker == "assistant"]
     routed = next((t.intent for t in reversed(bot_turns) if t.intent), None)
@@ -103,7 +105,7 @@ def score(
         outcome = Outcome.OVER_ESCALATION
     elif wrong or (missing and not escalated and end_reason == "user_done"):
         outcome = Outcome.SLOT_ERROR
-    elif end_reason == "user_gave_up":
+    elif end_reason in ("user_gave_up", "user_abandoned"):
         outcome = Outcome.USER_GAVE_UP
     elif end_reason == "max_turns":
         outcome = Outcome.MAX_TURNS
@@ -114,8 +116,12 @@ def score(
 
     record = DialogueRecord(
         run_id=run_id,
-        dialogue_id=f"{run_id}-{scenario.index:06d}",
-        idx=scenario.index,
+        dialogue_id=job.dialogue_id(run_id),
+        idx=job.idx,
+        pair_id=job.pair_id(run_id),
+        perturbation=job.variant.perturbation,
+        intensity=job.variant.intensity,
+        variant=job.variant.name,
         scenario_id=scenario.id,
         seed=scenario.seed,
         persona=scenario.persona.id,
@@ -132,8 +138,9 @@ def score(
         escalation_source=None if handoff_turn is None else bot_turns[handoff_turn - 1].handoff_source,
         user_requested_human=user_requested_human,
         outcome=outcome,
+        success=outcome is Outcome.SUCCESS,
         end_reason=end_reason,
-        user_turns=sum(t.speaker == "user" for t in turns),
+        user_turns=sum(t.speaker == "user" and bool(t.text) for t in turns),
         assistant_turns=len(bot_turns),
         slot_errors=wrong + missing,
         error_type=error[0] if error else None,

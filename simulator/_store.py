@@ -20,7 +20,7 @@ from botdrill.scenarios import BotdrillError
 
 from ._records import DialogueRecord, SlotCheck, TurnRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS dialogues (
     run_id VARCHAR NOT NULL,
     dialogue_id VARCHAR PRIMARY KEY,
     idx INTEGER NOT NULL,
+    pair_id VARCHAR NOT NULL,
+    perturbation VARCHAR NOT NULL,
+    intensity INTEGER NOT NULL,
+    variant VARCHAR NOT NULL,
     scenario_id VARCHAR NOT NULL,
     seed BIGINT NOT NULL,
     persona VARCHAR NOT NULL,
@@ -64,6 +68,7 @@ CREATE TABLE IF NOT EXISTS dialogues (
     escalation_source VARCHAR,
     user_requested_human BOOLEAN NOT NULL,
     outcome VARCHAR NOT NULL,
+    success BOOLEAN NOT NULL,
     end_reason VARCHAR NOT NULL,
     user_turns INTEGER NOT NULL,
     assistant_turns INTEGER NOT NULL,
@@ -83,6 +88,8 @@ CREATE TABLE IF NOT EXISTS turns (
     gold_intent VARCHAR,
     gold_acts VARCHAR[],
     gold_slots STRUCT(slot VARCHAR, value VARCHAR, "start" INTEGER, "end" INTEGER)[],
+    part INTEGER,
+    parts INTEGER,
     intent VARCHAR,
     slots MAP(VARCHAR, VARCHAR),
     handoff BOOLEAN,
@@ -102,11 +109,39 @@ CREATE TABLE IF NOT EXISTS slot_checks (
     status VARCHAR NOT NULL,
     PRIMARY KEY (dialogue_id, slot)
 );
+CREATE TABLE IF NOT EXISTS edits (
+    run_id VARCHAR NOT NULL,
+    dialogue_id VARCHAR NOT NULL,
+    turn_idx INTEGER NOT NULL,
+    edit_idx INTEGER NOT NULL,
+    perturbation VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    "start" INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    before VARCHAR NOT NULL,
+    after VARCHAR NOT NULL,
+    intensity INTEGER NOT NULL,
+    PRIMARY KEY (dialogue_id, turn_idx, edit_idx)
+);
+"""
+
+# Version 1 files (before paired runs) gain the new columns; their dialogues were all clean.
+_FROM_V1 = """
+ALTER TABLE dialogues ADD COLUMN pair_id VARCHAR;
+ALTER TABLE dialogues ADD COLUMN perturbation VARCHAR DEFAULT 'none';
+ALTER TABLE dialogues ADD COLUMN intensity INTEGER DEFAULT 0;
+ALTER TABLE dialogues ADD COLUMN variant VARCHAR DEFAULT 'none';
+ALTER TABLE dialogues ADD COLUMN success BOOLEAN;
+UPDATE dialogues SET pair_id = dialogue_id, success = (outcome = 'success');
+ALTER TABLE turns ADD COLUMN part INTEGER;
+ALTER TABLE turns ADD COLUMN parts INTEGER;
+UPDATE schema_version SET version = 2;
 """
 
 _VIEWS = """
 CREATE OR REPLACE VIEW failures AS
-SELECT d.run_id, d.dialogue_id, d.gold_intent, d.routed_intent, d.outcome, d.critical, d.persona,
+SELECT d.run_id, d.dialogue_id, d.pair_id, d.perturbation, d.intensity,
+       d.gold_intent, d.routed_intent, d.outcome, d.critical, d.persona,
        d.expected_escalation, d.escalated, d.escalation_turn, d.escalation_within, d.slot_errors,
        d.end_reason, d.error_type, d.error_message, d.user_turns, d.assistant_turns
 FROM dialogues d
@@ -135,6 +170,15 @@ SELECT d.run_id, d.gold_intent, bool_or(d.critical) AS critical, count(*) AS dia
        count(*) FILTER (WHERE outcome = 'assistant_error') AS errors
 FROM dialogues d JOIN exposing e USING (run_id)
 GROUP BY d.run_id, d.gold_intent;
+
+-- One row per perturbed dialogue next to its clean twin (same persona, goal and seed).
+CREATE OR REPLACE VIEW pairs AS
+SELECT p.run_id, p.pair_id, p.gold_intent, p.critical, p.persona, p.perturbation, p.intensity, p.variant,
+       c.dialogue_id AS clean_dialogue_id, p.dialogue_id AS perturbed_dialogue_id,
+       c.success AS clean_success, p.success AS perturbed_success,
+       c.outcome AS clean_outcome, p.outcome AS perturbed_outcome
+FROM dialogues p JOIN dialogues c ON c.pair_id = p.pair_id AND c.perturbation = 'none'
+WHERE p.perturbation <> 'none';
 """
 
 _TURN_SCHEMA = pa.schema(
@@ -160,6 +204,8 @@ _TURN_SCHEMA = pa.schema(
                 )
             ),
         ),
+        ("part", pa.int32()),
+        ("parts", pa.int32()),
         ("intent", pa.string()),
         ("slots", pa.map_(pa.string(), pa.string())),
         ("handoff", pa.bool_()),
@@ -171,6 +217,8 @@ _TURN_SCHEMA = pa.schema(
 )
 _DIALOGUE_TYPES = {
     "idx": pa.int32(),
+    "intensity": pa.int32(),
+    "success": pa.bool_(),
     "seed": pa.int64(),
     "critical": pa.bool_(),
     "gold_slots": pa.map_(pa.string(), pa.string()),
@@ -186,6 +234,21 @@ _DIALOGUE_TYPES = {
 }
 _DIALOGUE_SCHEMA = pa.schema(
     [(name, _DIALOGUE_TYPES.get(name, pa.string())) for name in DialogueRecord.model_fields]
+)
+_EDIT_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("dialogue_id", pa.string()),
+        ("turn_idx", pa.int32()),
+        ("edit_idx", pa.int32()),
+        ("perturbation", pa.string()),
+        ("kind", pa.string()),
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("before", pa.string()),
+        ("after", pa.string()),
+        ("intensity", pa.int32()),
+    ]
 )
 _CHECK_SCHEMA = pa.schema(
     [
@@ -227,7 +290,7 @@ class Store:
     Example:
         >>> store = Store(":memory:")
         >>> store.con.execute("select max(version) from schema_version").fetchone()[0]
-        1
+        2
     """
 
     def __init__(self, path: str | Path, *, flush_every: int = 500, flush_seconds: float = 1.0) -> None:
@@ -253,6 +316,11 @@ class Store:
         if exists and exists[0]:
             row = self.con.execute("select max(version) from schema_version").fetchone()
             found = row[0] if row else None
+            if found == 1:
+                self.con.execute("BEGIN")
+                self.con.execute(_FROM_V1)
+                self.con.execute("COMMIT")
+                found = SCHEMA_VERSION
             if found is not None and found != SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path}: schema version {found}, this botdrill writes version "
@@ -323,20 +391,23 @@ class Store:
         dialogues = _dialogue_table([b[0] for b in batch])
         turns = _turn_table(batch)
         checks = _check_table(batch)
+        edits = _edit_table(batch)
         self.con.execute("BEGIN")
         try:
             self.con.register("_bd_dialogues", dialogues)
             self.con.register("_bd_turns", turns)
             self.con.register("_bd_checks", checks)
+            self.con.register("_bd_edits", edits)
             self.con.execute("insert into dialogues by name select * from _bd_dialogues")
             self.con.execute("insert into turns by name select * from _bd_turns")
             self.con.execute("insert into slot_checks by name select * from _bd_checks")
+            self.con.execute("insert into edits by name select * from _bd_edits")
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
         finally:
-            for name in ("_bd_dialogues", "_bd_turns", "_bd_checks"):
+            for name in ("_bd_dialogues", "_bd_turns", "_bd_checks", "_bd_edits"):
                 self.con.unregister(name)
         self.written += len(batch)
         self._last_flush = time.monotonic()
@@ -378,6 +449,8 @@ def _turn_table(batch: list[tuple[DialogueRecord, list[TurnRecord], list[SlotChe
                     {"slot": s.slot, "value": s.value, "start": s.start, "end": s.end} for s in t.gold_slots
                 ]
             )
+            cols["part"].append(t.part)
+            cols["parts"].append(t.parts)
             cols["intent"].append(t.intent)
             cols["slots"].append(None if t.slots is None else list(t.slots.items()))
             cols["handoff"].append(t.handoff)
@@ -386,6 +459,25 @@ def _turn_table(batch: list[tuple[DialogueRecord, list[TurnRecord], list[SlotChe
             cols["latency_ms"].append(t.latency_ms)
             cols["error_type"].append(t.error_type)
     return pa.Table.from_pydict(cols, schema=_TURN_SCHEMA)
+
+
+def _edit_table(batch: list[tuple[DialogueRecord, list[TurnRecord], list[SlotCheck]]]) -> pa.Table:
+    cols: dict[str, list[Any]] = {f.name: [] for f in _EDIT_SCHEMA}
+    for record, turns, _ in batch:
+        for t in turns:
+            for i, e in enumerate(t.edits or ()):
+                cols["run_id"].append(record.run_id)
+                cols["dialogue_id"].append(record.dialogue_id)
+                cols["turn_idx"].append(t.turn_idx)
+                cols["edit_idx"].append(i)
+                cols["perturbation"].append(e.perturbation)
+                cols["kind"].append(e.kind)
+                cols["start"].append(e.start)
+                cols["end"].append(e.end)
+                cols["before"].append(e.before)
+                cols["after"].append(e.after)
+                cols["intensity"].append(e.intensity)
+    return pa.Table.from_pydict(cols, schema=_EDIT_SCHEMA)
 
 
 def _check_table(batch: list[tuple[DialogueRecord, list[TurnRecord], list[SlotCheck]]]) -> pa.Table:
