@@ -30,6 +30,7 @@ from ._style import Behaviour, behaviour_of
 from ._types import DialogueAct, GoldSlot, UserTurn
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_QUIET = random.Random(0)  # the noise stream of a user without dialogue-level noise: never drawn from
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Agenda:
     """User messages sent so far."""
     noise: dict[str, int] = field(default_factory=dict)
     """Dialogue-level perturbations this user acts out, with their intensities."""
-    noise_rng: random.Random = field(default_factory=random.Random)
+    noise_rng: random.Random = field(default_factory=lambda: _QUIET)
     """A separate stream for those perturbations, so the user's own choices stay aligned with its clean
     twin's for as long as the assistant's replies do."""
     replies: int = 0
@@ -142,7 +143,8 @@ class AgendaUser:
             rng=dialogue_rng(scenario.seed, scenario.index, "user"),
             patience=behaviour_of(scenario.persona).turn_patience,
             noise=noise,
-            noise_rng=dialogue_rng(scenario.seed, scenario.index, "user-noise"),
+            # Seeding a stream costs more than a short turn; a user without noise never draws from it.
+            noise_rng=dialogue_rng(scenario.seed, scenario.index, "user-noise") if noise else _QUIET,
             vague_left=max(0, noise.get("vague_opening", 0) - 1),
         )
 

@@ -95,6 +95,10 @@ class DialogueClock(Generic[T]):
         """
         if not self.queued:
             raise RuntimeError("the assistant waits for a message that nobody is typing")
+        if self.wire.items:  # already sent: take it without scheduling a get (the wire is unbounded)
+            sent = self.wire.items.pop(0)
+            assert isinstance(sent, Sent)
+            return sent
         get = self.wire.get()
         self.env.run(until=get)
         sent = get.value

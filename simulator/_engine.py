@@ -57,6 +57,7 @@ _CONTENT_WORD = re.compile(r"[a-z]{4,}")
 # The built-in bot answers in microseconds; the clock gives it the latency of a deployed assistant that
 # looks things up: log-normal, median 2 s, one reply in ten over 5 s.
 _LATENCY_MU, _LATENCY_SIGMA = math.log(1.75), 0.7
+_UNUSED = random.Random(0)  # measured latency needs no stream
 # Share of the persona's patience an impatient user waits at intensity 1, 2, 3.
 _IMPATIENCE = {0: 1.0, 1: 0.3, 2: 0.1, 3: 0.0}
 
@@ -190,7 +191,9 @@ class Engine:
                 reading_cps=behaviour.reading_cps,
                 wait_s=behaviour.wait_patience_s * _IMPATIENCE[impatience],
             ),
-            latency_rng=dialogue_rng(scenario.seed, scenario.index, "latency"),
+            latency_rng=(
+                dialogue_rng(scenario.seed, scenario.index, "latency") if self.modelled_latency else _UNUSED
+            ),
             interjection_cap=1 + impatience,
         )
 
