@@ -15,6 +15,7 @@ the stored transcript is in the order things happened.
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 import random
 import re
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from botdrill.agents import (
     Agenda,
@@ -102,7 +103,7 @@ class LiveDialogue:
     error: tuple[str, str] | None = None
     requested_human: bool = False
     pending: Reply | BaseException | None = None
-    pending_undo: tuple[dict[str, str], bool, int, int] = ({}, False, 0, 0)
+    pending_undo: tuple[Agenda, dict[str, str], Any, Any, int] | None = None
     """The user's state before composing an interjection, restored if the reply overtakes it."""
     latency_ms: float = 0.0
 
@@ -260,6 +261,16 @@ class Engine:
 
     def _send(self, d: LiveDialogue, sent: Sent[Outgoing]) -> None:
         msg = sent.item
+        self._record(d, sent)
+        if msg.last and "give_up" in msg.acts:
+            d.end_reason = "user_gave_up"
+        elif msg.last and "goodbye" in msg.acts:
+            d.end_reason = "user_done"
+        else:
+            d.current = sent
+
+    def _record(self, d: LiveDialogue, sent: Sent[Outgoing]) -> None:
+        msg = sent.item
         d.turns.append(
             TurnRecord(
                 turn_idx=len(d.turns),
@@ -277,12 +288,6 @@ class Engine:
         d.messages.append({"role": "user", "content": msg.text})
         if "request_human" in msg.acts:
             d.requested_human = True
-        if msg.last and "give_up" in msg.acts:
-            d.end_reason = "user_gave_up"
-        elif msg.last and "goodbye" in msg.acts:
-            d.end_reason = "user_done"
-        else:
-            d.current = sent
 
     def _abandon(self, d: LiveDialogue, turn: UserTurn) -> None:
         """The user leaves without a word: an empty row marks when, and nothing is sent."""
@@ -307,21 +312,32 @@ class Engine:
         """What an impatient user sends while waiting (the clock decides whether it is sent in time)."""
         if d.agenda.interjections >= d.interjection_cap or d.done:
             return None
-        saved = (dict(d.agenda.given), d.agenda.stated_intent, d.agenda.turns, d.user_turns)
-        item = self._realise(d, self.user.interject(d.agenda), whole=True)[0]
-        d.pending_undo = saved
+        agenda = d.agenda
+        d.pending_undo = (
+            copy.copy(agenda),
+            dict(agenda.given),
+            agenda.rng.getstate(),
+            agenda.noise_rng.getstate(),
+            d.user_turns,
+        )
+        item = self._realise(d, self.user.interject(agenda), whole=True)[0]
         return item, item.text
 
     def _discard(self, d: LiveDialogue, item: Outgoing) -> None:
-        """The reply came before the interjection was sent: the user never said it."""
-        given, stated, turns, user_turns = d.pending_undo
-        d.agenda.given, d.agenda.stated_intent, d.agenda.turns, d.user_turns = (
-            given,
-            stated,
-            turns,
-            user_turns,
-        )
-        d.agenda.interjections -= 1
+        """The reply came before the interjection was sent: the user never said it, nor drew for it."""
+        assert d.pending_undo is not None
+        before, given, rng_state, noise_state, user_turns = d.pending_undo
+        d.agenda.__dict__.update(before.__dict__)
+        d.agenda.given = given
+        d.agenda.rng.setstate(rng_state)
+        d.agenda.noise_rng.setstate(noise_state)
+        d.user_turns = user_turns
+        d.pending_undo = None
+
+    def _drain(self, d: LiveDialogue) -> None:
+        """Messages the user had already sent when the assistant ended the dialogue: stored, unanswered."""
+        while d.clock.wire.items:
+            self._record(d, d.clock.wire.items.pop(0))
 
     async def assistant_step(self, live: list[LiveDialogue]) -> None:
         """Every live dialogue's assistant answers; failures are kept as data on the dialogue."""
@@ -399,6 +415,7 @@ class Engine:
                     )
                 )
                 d.end_reason = "assistant_error"
+                self._drain(d)
                 continue
             if self.modelled_latency:
                 latency = (
@@ -431,6 +448,8 @@ class Engine:
                 d.end_reason = "handoff"
             elif sum(t.speaker == "assistant" for t in d.turns) >= self.max_turns:
                 d.end_reason = "max_turns"
+            if d.done:
+                self._drain(d)
 
     def flush(self, live: list[LiveDialogue]) -> None:
         """Hand every finished dialogue still in `live` to the sink (the end of a run)."""

@@ -118,7 +118,7 @@ def test_registry_knows_the_issue_list() -> None:
 
 
 def test_unknown_perturbation_lists_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="known: .*typo"):
+    with pytest.raises(KeyError, match=r"known: .*typo"):
         get_perturbation("tpyo")
 
 

@@ -14,8 +14,8 @@ from botdrill.simulator import RunConfig, run_drill
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("analysis") / "runs.duckdb"
-    run_drill(RunConfig(db=str(path), n=120, seed=11, run_id="first"))
-    run_drill(RunConfig(db=str(path), n=40, seed=12, run_id="second"))
+    run_drill(RunConfig(db=str(path), n=120, seed=11, run_id="first", perturb="none"))
+    run_drill(RunConfig(db=str(path), n=40, seed=12, run_id="second", perturb="none"))
     return path
 
 
@@ -99,7 +99,9 @@ def test_routing_accuracy_is_unknown_for_a_bot_that_exposes_no_intent(tmp_path: 
         return "I'm transferring you to our fraud team now."
 
     db = tmp_path / "words.duckdb"
-    run_drill(RunConfig(db=str(db), n=30, seed=3, run_id="w"), assistant=as_assistant(words_only))
+    run_drill(
+        RunConfig(db=str(db), n=30, seed=3, run_id="w", perturb="none"), assistant=as_assistant(words_only)
+    )
     rows = intent_summary(db, "w")
     assert rows and all(r.routing_accuracy is None for r in rows)
     assert all(r.escalation_recall in (None, 1.0) for r in rows)

@@ -8,8 +8,8 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from botdrill.scenarios import (
-    Escalation,
     Channel,
+    Escalation,
     Formality,
     Goal,
     IntentSpec,

@@ -16,14 +16,15 @@ from botdrill.scenarios import Pack, normalize_value, pack_digest
 from botdrill.simulator import SCHEMA_VERSION, Outcome
 from botdrill.simulator._records import TurnRecord
 from botdrill.simulator._scoring import transcript_digest
+from botdrill.simulator._variants import DEFAULT_PERTURBATIONS
 
-from ._util import invoke, one_line, query, run_cli
+from ._util import invoke, one_line, query, run_cli, stored_transcripts, transcript_problems
 
 pytestmark = pytest.mark.slow
 
 N = 150
 OUTCOMES = {o.value for o in Outcome}
-END_REASONS = {"user_done", "user_gave_up", "handoff", "max_turns", "assistant_error"}
+END_REASONS = {"user_done", "user_gave_up", "user_abandoned", "handoff", "max_turns", "assistant_error"}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,20 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Comp
     folder = tmp_path_factory.mktemp("e2e")
     db = folder / "tmp" / "x.duckdb"
     db.parent.mkdir()
-    proc = run_cli("run", "-n", str(N), "--seed", "3", "--db", str(db), "--run-id", "e2e", cwd=folder)
+    proc = run_cli(
+        "run",
+        "-n",
+        str(N),
+        "--seed",
+        "3",
+        "--db",
+        str(db),
+        "--run-id",
+        "e2e",
+        "--perturb",
+        "none",
+        cwd=folder,
+    )
     assert proc.returncode == 0, proc.stderr
     return db, proc
 
@@ -97,10 +111,10 @@ def test_runs_row_records_provenance(e2e: tuple[Path, subprocess.CompletedProces
     assert "db" not in config_json
 
 
-def test_schema_version_is_one(e2e: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_schema_version_is_two(e2e: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     db, _ = e2e
-    assert SCHEMA_VERSION == 1
-    assert query(db, "select version from schema_version") == [(1,)]
+    assert SCHEMA_VERSION == 2
+    assert query(db, "select version from schema_version") == [(2,)]
 
 
 def test_dialogues_are_all_there_with_stable_ids(e2e: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
@@ -108,7 +122,7 @@ def test_dialogues_are_all_there_with_stable_ids(e2e: tuple[Path, subprocess.Com
     rows = query(db, "select idx, dialogue_id, run_id, scenario_id from dialogues order by idx")
     assert len(rows) == N
     assert [r[0] for r in rows] == list(range(N))
-    assert all(r[1] == f"e2e-{r[0]:06d}" and r[2] == "e2e" and r[3] == f"s{r[0]:06d}" for r in rows)
+    assert all(r[1] == f"e2e-{r[0]:06d}-none" and r[2] == "e2e" and r[3] == f"s{r[0]:06d}" for r in rows)
 
 
 def test_outcomes_and_end_reasons_are_from_the_documented_sets(
@@ -138,7 +152,7 @@ def test_dialogue_columns_agree_with_the_pack(
         db,
         "select gold_intent, critical, expected_escalation, escalation_within, gold_slots, "
         "persona, routed_intent, routing_source, misrouted, escalated, escalation_turn, "
-        "escalation_source, assistant_turns, user_turns from dialogues",
+        "escalation_source, assistant_turns, user_turns, end_reason from dialogues",
     )
     personas = {p.id for p in pack.personas}
     for (
@@ -156,6 +170,7 @@ def test_dialogue_columns_agree_with_the_pack(
         esc_source,
         bot_turns,
         user_turns,
+        end_reason,
     ) in rows:
         spec = pack.intent(intent)
         assert critical == spec.critical
@@ -172,7 +187,12 @@ def test_dialogue_columns_agree_with_the_pack(
         else:
             assert esc_source is None
         assert user_turns >= 1
-        assert bot_turns in (user_turns - 1, user_turns)
+        # Every user message is answered, but the goodbye or give-up that ends a dialogue, and a message
+        # the user had already sent when the assistant ended it (a nudge, in a clean run).
+        if end_reason in ("handoff", "max_turns", "assistant_error"):
+            assert user_turns - 1 <= bot_turns <= user_turns
+        else:
+            assert bot_turns == user_turns - (end_reason in ("user_done", "user_gave_up"))
 
 
 def test_critical_intents_are_drilled(e2e: tuple[Path, subprocess.CompletedProcess[str]], pack: Pack) -> None:
@@ -206,11 +226,29 @@ def test_every_dialogue_has_its_whole_transcript(e2e: tuple[Path, subprocess.Com
             or count(*) filter (where t.speaker = 'assistant') != d.assistant_turns""",
     )
     assert bad == []
-    # Users and the assistant alternate, the user first.
+    # The user speaks first; the transcript is in the order of simulated time; the assistant answers the
+    # user's messages in order, each after it was sent (see transcript_problems).
+    dialogues = stored_transcripts(db, "e2e")
+    assert len(dialogues) == N
+    assert {d: p for d, (end, turns) in dialogues.items() if (p := transcript_problems(turns, end))} == {}
+    # A clean run sends every turn whole; the only user message that is not answered before the user's
+    # next is a nudge, sent when the modelled latency outlasted the user's patience (at most once each).
+    assert query(db, "select count(*) from turns where speaker = 'user' and (part, parts) != (0, 1)") == [
+        (0,)
+    ]
     assert query(
         db,
-        "select count(*) from turns where speaker != "
-        "(case when turn_idx % 2 = 0 then 'user' else 'assistant' end)",
+        """
+        select count(*) from (
+            select dialogue_id, speaker, gold_acts,
+                   lag(speaker) over (partition by dialogue_id order by turn_idx) as before
+            from turns)
+        where speaker = 'user' and before = 'user' and gold_acts != ['nudge']""",
+    ) == [(0,)]
+    assert query(
+        db,
+        "select count(*) from (select dialogue_id from turns where gold_acts = ['nudge'] group by all "
+        "having count(*) > 1)",
     ) == [(0,)]
     # No turn without its dialogue.
     assert query(db, "select count(*) from turns t anti join dialogues d using (dialogue_id)") == [(0,)]
@@ -392,6 +430,62 @@ def test_intent_summary_view_agrees_with_dialogues(
         assert rate == pytest.approx(successes / n)
 
 
+def test_a_default_run_drills_every_scenario_clean_and_perturbed(tmp_path: Path) -> None:
+    db = tmp_path / "paired.duckdb"
+    result = invoke("run", "-n", "4", "--seed", "3", "--db", str(db), "--run-id", "pp", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    names = ("none", *DEFAULT_PERTURBATIONS)
+    total = 4 * len(names)
+    assert f"{total} dialogues simulated, 0 already stored" in one_line(result.stderr)
+    assert query(db, "select n_dialogues, config->>'perturb', status from runs") == [
+        (total, "default", "finished")
+    ]
+    assert query(
+        db, "select idx, dialogue_id, pair_id, perturbation, intensity, variant from dialogues order by idx"
+    ) == [
+        (
+            i * len(names) + v,
+            f"pp-{i:06d}-{name if name == 'none' else name + '2'}",
+            f"pp-{i:06d}",
+            name,
+            0 if name == "none" else 2,
+            "none" if name == "none" else f"{name}:2",
+        )
+        for i in range(4)
+        for v, name in enumerate(names)
+    ]
+    # A pair's dialogues share the scenario: persona, goal and seed.
+    assert query(
+        db,
+        "select count(*) from (select pair_id from dialogues group by all having count(distinct "
+        "(scenario_id, seed, persona, gold_intent, gold_slots::varchar)) != 1)",
+    ) == [(0,)]
+    assert query(
+        db,
+        "select count(*), count(*) filter (where clean_dialogue_id = pair_id || '-none'), "
+        "count(distinct perturbation) from pairs",
+    ) == [(total - 4, total - 4, len(DEFAULT_PERTURBATIONS))]
+    # Every text perturbation left edits, on user messages of its own dialogues only, each span saying what
+    # the edit put there.
+    edited = {r[0] for r in query(db, "select distinct perturbation from edits")}
+    assert edited >= set(DEFAULT_PERTURBATIONS) - {"barge_in"}
+    assert query(
+        db,
+        """
+        select count(*) from edits e
+        join turns t using (dialogue_id, turn_idx) join dialogues d using (dialogue_id)
+        where t.speaker != 'user' or d.perturbation != e.perturbation
+           or e."end" > length(t.text) or substr(t.text, e.start + 1, e."end" - e.start) != e.after""",
+    ) == [(0,)]
+    dialogues = stored_transcripts(db, "pp")
+    assert len(dialogues) == total
+    assert {d: p for d, (end, turns) in dialogues.items() if (p := transcript_problems(turns, end))} == {}
+    assert query(db, "select count(*) from turns where speaker = 'user' and parts > 1") != [(0,)]
+    proc = invoke("runs", "--db", str(db))
+    assert proc.exit_code == 0, proc.stderr
+    assert f"{total}/{total}" in proc.stdout
+
+
 # -- botdrill sql / runs -----------------------------------------------------------------------------
 
 
@@ -484,7 +578,9 @@ def test_reusing_the_run_id_with_another_seed_exits_2(
     e2e: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     db, _ = e2e
-    result = invoke("run", "-n", str(N), "--seed", "4", "--db", str(db), "--run-id", "e2e")
+    result = invoke(
+        "run", "-n", str(N), "--seed", "4", "--db", str(db), "--run-id", "e2e", "--perturb", "none"
+    )
     assert result.exit_code == 2
     message = one_line(result.stderr)
     assert "e2e" in message and "seed" in message

@@ -14,20 +14,22 @@ from botdrill.agents import Message, Reply
 from botdrill.agents._adapters import as_assistant
 from botdrill.scenarios import Pack
 from botdrill.simulator import RunConfig, run_drill
+from botdrill.simulator._variants import DEFAULT_PERTURBATIONS
 
-from ._util import one_line, query, run_cli
+from ._util import one_line, query, run_cli, stored_transcripts, transcript_problems
 
 ASK_CARD = "Could you give me the last four digits of the card?"
 
 
 def _index(thread_id: str) -> int:
-    return int(thread_id.rsplit("-", 1)[1])
+    """The scenario index in a dialogue id `<run>-<index>-<variant>` (run ids here have no dash)."""
+    return int(thread_id.split("-")[1])
 
 
 def _drill(tmp_path: Path, bot: Any, *, n: int = 36, **options: Any) -> Path:
     db = tmp_path / "f.duckdb"
     result = run_drill(
-        RunConfig(db=str(db), n=n, seed=7, run_id="f", target="tests:bot", **options),
+        RunConfig(db=str(db), n=n, seed=7, run_id="f", target="tests:bot", perturb="none", **options),
         assistant=bot if hasattr(bot, "respond_batch") else as_assistant(bot, name="bot"),
     )
     assert result.simulated == n
@@ -122,7 +124,7 @@ def test_a_target_that_fails_on_the_second_call_of_each_thread(tmp_path: Path) -
     assert set(calls.values()) <= {1, 2}
     errors = 0
     for idx, row in rows.items():
-        if calls[f"f-{idx:06d}"] == 2:
+        if calls[f"f-{idx:06d}-none"] == 2:
             errors += 1
             assert (row["outcome"], row["error_type"], row["error_message"]) == (
                 "assistant_error",
@@ -135,6 +137,46 @@ def test_a_target_that_fails_on_the_second_call_of_each_thread(tmp_path: Path) -
             _assert_normal(row)
             assert row["end_reason"] in ("user_gave_up", "user_done")
     assert errors > len(rows) // 2
+
+
+def test_a_failing_target_is_data_in_every_variant_of_a_paired_run(tmp_path: Path) -> None:
+    calls: Counter[str] = Counter()
+
+    async def bot(messages: list[Message], *, thread_id: str) -> str:
+        calls[thread_id] += 1
+        if calls[thread_id] == 2:
+            raise ValueError("second call")
+        return ASK_CARD
+
+    db = tmp_path / "p.duckdb"
+    variants = 1 + len(DEFAULT_PERTURBATIONS)
+    result = run_drill(
+        RunConfig(db=str(db), n=6, seed=7, run_id="f", target="tests:bot"), assistant=as_assistant(bot)
+    )
+    assert result.simulated == 6 * variants
+    rows = query(
+        db,
+        "select dialogue_id, perturbation, outcome, end_reason, error_type, assistant_turns from dialogues",
+    )
+    assert len(rows) == 6 * variants
+    assert set(calls) == {r[0] for r in rows}
+    for dialogue_id, _, outcome, end, error_type, bot_turns in rows:
+        if calls[dialogue_id] == 2:
+            assert (outcome, end, error_type, bot_turns) == (
+                "assistant_error",
+                "assistant_error",
+                "ValueError",
+                2,
+            )
+        else:
+            assert (calls[dialogue_id], error_type, bot_turns) == (1, None, 1)
+            assert end in ("user_gave_up", "user_done")
+    assert {r[1] for r in rows if r[2] == "assistant_error"} == {"none", *DEFAULT_PERTURBATIONS}
+    assert {
+        d: p
+        for d, (end, turns) in stored_transcripts(db, "f").items()
+        if (p := transcript_problems(turns, end))
+    } == {}
 
 
 BAD_REPLIES: dict[int, tuple[Any, str]] = {
@@ -255,7 +297,7 @@ def test_one_bad_conversation_does_not_sink_a_batch(tmp_path: Path) -> None:
     db = _drill(tmp_path, bot, n=24, concurrency=8)
     assert max(bot.batch_sizes) <= 8
     assert 1 in bot.batch_sizes  # the failed batches were retried one by one
-    assert sorted(bot.forgotten) == [f"f-{i:06d}" for i in range(24)]
+    assert sorted(bot.forgotten) == [f"f-{i:06d}-none" for i in range(24)]
     for idx, row in _dialogues(db).items():
         if idx % 4 == 0:
             assert (row["outcome"], row["error_type"]) == ("assistant_error", "KeyError")
@@ -305,7 +347,7 @@ import asyncio
 
 
 async def respond(messages, thread_id):
-    kind = int(thread_id.rsplit("-", 1)[1]) % 4
+    kind = int(thread_id.split("-")[1]) % 4
     if kind == 0:
         raise RuntimeError("backend exploded")
     if kind == 1:
@@ -332,6 +374,8 @@ def test_the_cli_run_completes_with_a_failing_target(tmp_path: Path) -> None:
         str(db),
         "--run-id",
         "flaky",
+        "--perturb",
+        "none",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
@@ -361,7 +405,7 @@ _never = threading.Event()
 
 
 def respond(messages, thread_id):
-    if thread_id.endswith("0"):
+    if thread_id.split("-")[1].endswith("0"):
         _never.wait()  # a sync target stuck for good: no timeout of its own
     return {"text": "I'm transferring you to our fraud team.", "handoff": True}
 """
@@ -384,6 +428,8 @@ def test_a_sync_target_stuck_for_good_neither_blocks_the_run_nor_its_exit(tmp_pa
         str(db),
         "--run-id",
         "stuck",
+        "--perturb",
+        "none",
         cwd=tmp_path,
         timeout=60,
     )

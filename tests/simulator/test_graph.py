@@ -13,6 +13,9 @@ from botdrill.scenarios import Pack, sample_scenario
 from botdrill.simulator import Engine, build_graph
 from botdrill.simulator._engine import Finished
 from botdrill.simulator._graph import step_budget
+from botdrill.simulator._variants import Job, parse_variants
+
+from ._util import record_turns, transcript_problems
 
 
 class CountingBatch:
@@ -81,15 +84,50 @@ def test_a_small_cohort_serves_every_dialogue_once(pack: Pack, n: int, cohort: i
     )
     assert state["live"] == []
     ids = Counter(record.dialogue_id for record, _, _ in sink)
-    assert sorted(ids) == [f"g-{i:06d}" for i in range(n)]
+    assert sorted(ids) == [f"g-{i:06d}-none" for i in range(n)]
     assert set(ids.values()) == {1}
     assert max(bot.sizes) <= cohort
     assert sorted(bot.forgotten) == sorted(ids)
     for record, turns, checks in sink:
+        assert (record.idx, record.pair_id) == (int(record.scenario_id[1:]), record.dialogue_id[:-5])
+        assert record.perturbation == "none"
         assert len(turns) == record.user_turns + record.assistant_turns
-        assert [t.turn_idx for t in turns] == list(range(len(turns)))
+        assert transcript_problems(record_turns(turns), record.end_reason) == []
         assert record.assistant_turns <= 3
         assert len(checks) == len(record.gold_slots)
+
+
+def test_jobs_of_every_variant_are_served_once(pack: Pack) -> None:
+    variants = parse_variants("fragments:3,typo:1+casing,barge_in:3")
+    jobs = [
+        Job(sample_scenario(pack, 3, i), variant, i * len(variants) + v)
+        for i in range(6)
+        for v, variant in enumerate(variants)
+    ]
+    sink: list[Finished] = []
+    bot = CountingBatch()
+    engine = Engine(pack=pack, run_id="g", assistant=bot, sink=sink.append, cohort=5, source=iter(jobs))
+    state = asyncio.run(
+        build_graph(engine).ainvoke({"live": []}, config={"recursion_limit": step_budget(len(jobs), 5, 12)})
+    )
+    assert state["live"] == []
+    by_id = {record.dialogue_id: (record, turns) for record, turns, _ in sink}
+    assert len(sink) == len(by_id) == len(jobs)
+    assert sorted(bot.forgotten) == sorted(by_id)
+    for job in jobs:
+        record, turns = by_id[job.dialogue_id("g")]
+        assert record.idx == job.idx
+        assert record.pair_id == f"g-{job.scenario.index:06d}"
+        assert (record.variant, record.perturbation) == (job.variant.name, job.variant.perturbation)
+        assert record.scenario_id == job.scenario.id
+        assert transcript_problems(record_turns(turns), record.end_reason) == []
+    assert sorted(r.dialogue_id for r, _ in by_id.values() if r.perturbation == "none") == [
+        f"g-{i:06d}-none" for i in range(6)
+    ]
+    # Split messages are stored as such: some turn of a fragments:3 dialogue went out in pieces.
+    assert any(
+        (t.parts or 0) > 1 for r, turns in by_id.values() if r.perturbation == "fragments" for t in turns
+    )
 
 
 def test_graph_and_plain_loop_produce_the_same_dialogues(pack: Pack) -> None:

@@ -7,12 +7,25 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from botdrill.agents._reference import ReferenceAssistant
 from botdrill.simulator import RunConfig, RunMismatchError, run_drill
+from botdrill.simulator._variants import DEFAULT_PERTURBATIONS
 
-from ._util import CLI, cli_env, digests, one_line, query, run_cli, transcripts
+from ._util import (
+    CLI,
+    cli_env,
+    digests,
+    one_line,
+    query,
+    run_cli,
+    stored_transcripts,
+    transcript_problems,
+    transcripts,
+)
 
 # -- in process -------------------------------------------------------------------------------------
 
@@ -32,14 +45,14 @@ def _runs_row(db: Path, run_id: str) -> tuple[object, ...]:
 
 def test_resume_with_a_larger_n_adds_only_the_missing_dialogues(tmp_path: Path) -> None:
     db = tmp_path / "r.duckdb"
-    first = run_drill(RunConfig(db=str(db), n=60, seed=4, run_id="r", concurrency=16))
+    first = run_drill(RunConfig(db=str(db), n=60, seed=4, run_id="r", concurrency=16, perturb="none"))
     assert (first.simulated, first.skipped) == (60, 0)
     before_rows = query(db, DIALOGUE_ROW, ["r"])
     before_turns = transcripts(db, "r")
     before_checks = query(db, "select * from slot_checks order by all")
     assert len(before_rows) == 60
 
-    second = run_drill(RunConfig(db=str(db), n=100, seed=4, run_id="r", concurrency=64))
+    second = run_drill(RunConfig(db=str(db), n=100, seed=4, run_id="r", concurrency=64, perturb="none"))
     assert (second.simulated, second.skipped) == (40, 60)
     assert query(db, "select count(*), count(distinct dialogue_id), min(idx), max(idx) from dialogues") == [
         (100, 100, 0, 99)
@@ -52,7 +65,7 @@ def test_resume_with_a_larger_n_adds_only_the_missing_dialogues(tmp_path: Path) 
     assert after_rows[:60] == before_rows
     assert [t for t in transcripts(db, "r") if t[0] < 60] == before_turns
     assert [
-        c for c in query(db, "select * from slot_checks order by all") if int(c[1].rsplit("-", 1)[1]) < 60
+        c for c in query(db, "select * from slot_checks order by all") if int(c[1].split("-")[1]) < 60
     ] == before_checks
     status, seed, n, *_ = _runs_row(db, "r")
     assert (status, seed, n) == ("finished", 4, 100)
@@ -60,20 +73,20 @@ def test_resume_with_a_larger_n_adds_only_the_missing_dialogues(tmp_path: Path) 
 
     # Resumed in two parts, or run in one go: the same 100 dialogues.
     fresh = tmp_path / "fresh.duckdb"
-    run_drill(RunConfig(db=str(fresh), n=100, seed=4, run_id="r"))
+    run_drill(RunConfig(db=str(fresh), n=100, seed=4, run_id="r", perturb="none"))
     assert transcripts(fresh, "r") == transcripts(db, "r")
     assert digests(fresh, "r") == digests(db, "r")
 
 
 def test_resume_of_a_complete_run_simulates_nothing(tmp_path: Path) -> None:
     db = tmp_path / "r.duckdb"
-    run_drill(RunConfig(db=str(db), n=30, seed=2, run_id="done"))
+    run_drill(RunConfig(db=str(db), n=30, seed=2, run_id="done", perturb="none"))
     rows = query(db, DIALOGUE_ROW, ["done"])
-    again = run_drill(RunConfig(db=str(db), n=30, seed=2, run_id="done", concurrency=3))
+    again = run_drill(RunConfig(db=str(db), n=30, seed=2, run_id="done", concurrency=3, perturb="none"))
     assert (again.simulated, again.skipped) == (0, 30)
     assert query(db, DIALOGUE_ROW, ["done"]) == rows
     # A smaller n does not forget what is stored.
-    smaller = run_drill(RunConfig(db=str(db), n=10, seed=2, run_id="done"))
+    smaller = run_drill(RunConfig(db=str(db), n=10, seed=2, run_id="done", perturb="none"))
     assert smaller.simulated == 0
     assert query(db, "select count(*) from dialogues") == [(30,)]
     status, _, n, *_ = _runs_row(db, "done")
@@ -82,15 +95,20 @@ def test_resume_of_a_complete_run_simulates_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"seed": 5, "n": 80}, "seed"), ({"max_turns": 3}, "max_turns")],
+    [
+        ({"seed": 5, "n": 80}, "seed"),
+        ({"max_turns": 3}, "max_turns"),
+        ({"perturb": "default"}, "perturb"),
+        ({"perturb": "typo"}, "perturb"),
+    ],
 )
 def test_resume_with_other_options_is_refused_and_changes_nothing(
-    tmp_path: Path, change: dict[str, int], field: str
+    tmp_path: Path, change: dict[str, Any], field: str
 ) -> None:
     db = tmp_path / "r.duckdb"
-    run_drill(RunConfig(db=str(db), n=40, seed=4, run_id="r"))
+    run_drill(RunConfig(db=str(db), n=40, seed=4, run_id="r", perturb="none"))
     rows, turns, run = query(db, DIALOGUE_ROW, ["r"]), transcripts(db, "r"), _runs_row(db, "r")
-    options = {"n": 40, "seed": 4, "run_id": "r"} | change
+    options: dict[str, Any] = {"n": 40, "seed": 4, "run_id": "r", "perturb": "none"} | change
     with pytest.raises(RunMismatchError) as info:
         run_drill(RunConfig(db=str(db), **options))
     message = str(info.value)
@@ -101,7 +119,7 @@ def test_resume_with_other_options_is_refused_and_changes_nothing(
     assert transcripts(db, "r") == turns
     assert _runs_row(db, "r") == run
     # The database is closed again: a correct resume still works.
-    assert run_drill(RunConfig(db=str(db), n=41, seed=4, run_id="r")).simulated == 1
+    assert run_drill(RunConfig(db=str(db), n=41, seed=4, run_id="r", perturb="none")).simulated == 1
 
 
 class Stop(Exception):
@@ -119,7 +137,10 @@ def test_an_interrupted_run_keeps_what_finished_and_resumes(tmp_path: Path) -> N
             raise Stop
 
     with pytest.raises(Stop):
-        run_drill(RunConfig(db=str(db), n=80, seed=6, run_id="i", concurrency=8), on_progress=progress)
+        run_drill(
+            RunConfig(db=str(db), n=80, seed=6, run_id="i", concurrency=8, perturb="none"),
+            on_progress=progress,
+        )
     assert seen[0] == 0 and seen[-1] == 30
     # The 30 dialogues handed to the store before the interruption are stored, whole; the run says so.
     assert query(db, "select count(*) from dialogues") == [(30,)]
@@ -130,12 +151,99 @@ def test_an_interrupted_run_keeps_what_finished_and_resumes(tmp_path: Path) -> N
         "(select count(*) from turns t where t.dialogue_id = d.dialogue_id)",
     ) == [(0,)]
 
-    resumed = run_drill(RunConfig(db=str(db), n=80, seed=6, run_id="i"))
+    resumed = run_drill(RunConfig(db=str(db), n=80, seed=6, run_id="i", perturb="none"))
     assert (resumed.simulated, resumed.skipped) == (50, 30)
     assert query(db, "select status from runs") == [("finished",)]
     fresh = tmp_path / "fresh.duckdb"
-    run_drill(RunConfig(db=str(fresh), n=80, seed=6, run_id="i"))
+    run_drill(RunConfig(db=str(fresh), n=80, seed=6, run_id="i", perturb="none"))
     assert transcripts(db, "i") == transcripts(fresh, "i")
+
+
+class RecordingReference(ReferenceAssistant):  # type: ignore[misc]
+    """The built-in bot, noting which dialogues it finished."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished: list[str] = []
+
+    def forget(self, thread_id: str) -> None:
+        self.finished.append(thread_id)
+        super().forget(thread_id)
+
+
+def test_an_interrupted_paired_run_resumes_exactly_the_missing_dialogues(tmp_path: Path) -> None:
+    db = tmp_path / "p.duckdb"
+    variants = 1 + len(DEFAULT_PERTURBATIONS)
+    total = 12 * variants
+
+    def progress(done: int, seen_total: int) -> None:
+        assert seen_total == total
+        if done == 30:
+            raise Stop
+
+    first = RecordingReference()
+    with pytest.raises(Stop):
+        run_drill(
+            RunConfig(db=str(db), n=12, seed=6, run_id="p", concurrency=8),
+            on_progress=progress,
+            assistant=first,
+        )
+    stored = dict(query(db, "select idx, dialogue_id from dialogues"))
+    assert len(stored) == 30
+    assert sorted(first.finished) == sorted(stored.values())
+    assert query(db, "select status, n_dialogues from runs") == [("interrupted", total)]
+    before = query(db, DIALOGUE_ROW, ["p"])
+    before_turns = transcripts(db, "p")
+
+    # Resuming with other perturbations would not reproduce the run.
+    for other in ("none", "typo", "all"):
+        with pytest.raises(RunMismatchError, match="perturb"):
+            run_drill(RunConfig(db=str(db), n=12, seed=6, run_id="p", perturb=other))
+    assert query(db, DIALOGUE_ROW, ["p"]) == before
+
+    second = RecordingReference()
+    resumed = run_drill(RunConfig(db=str(db), n=12, seed=6, run_id="p"), assistant=second)
+    assert (resumed.simulated, resumed.skipped) == (total - 30, 30)
+    ids = dict(query(db, "select idx, dialogue_id from dialogues"))
+    assert sorted(ids) == list(range(total))
+    # Exactly the missing dialogues were simulated, each once; the stored ones were left as they were.
+    assert sorted(second.finished) == sorted(set(ids.values()) - set(stored.values()))
+    assert len(second.finished) == len(set(second.finished))
+    assert [r for r in query(db, DIALOGUE_ROW, ["p"]) if r[1] in stored] == before
+    assert [t for t in transcripts(db, "p") if t[0] in stored] == before_turns
+    assert query(db, "select status, n_dialogues from runs") == [("finished", total)]
+    # Every scenario has its clean twin and every variant.
+    assert query(
+        db, "select count(distinct pair_id), count(*), count(distinct perturbation) from dialogues"
+    ) == [(12, total, variants)]
+    assert query(db, "select count(*) from pairs") == [(12 * (variants - 1),)]
+    assert {
+        d: p
+        for d, (end, turns) in stored_transcripts(db, "p").items()
+        if (p := transcript_problems(turns, end))
+    } == {}
+
+    fresh = tmp_path / "fresh.duckdb"
+    run_drill(RunConfig(db=str(fresh), n=12, seed=6, run_id="p"))
+    assert transcripts(fresh, "p") == transcripts(db, "p")
+    assert digests(fresh, "p") == digests(db, "p")
+    assert query(fresh, "select * from edits order by all") == query(db, "select * from edits order by all")
+
+
+def test_a_paired_run_resumed_with_a_larger_n_adds_whole_pairs(tmp_path: Path) -> None:
+    db = tmp_path / "p.duckdb"
+    variants = 1 + len(DEFAULT_PERTURBATIONS)
+    run_drill(RunConfig(db=str(db), n=3, seed=2, run_id="g", perturb="default"))
+    before = query(db, DIALOGUE_ROW, ["g"])
+    more = run_drill(RunConfig(db=str(db), n=5, seed=2, run_id="g", perturb="default"))
+    assert (more.simulated, more.skipped) == (2 * variants, 3 * variants)
+    assert query(db, DIALOGUE_ROW, ["g"])[: 3 * variants] == before
+    assert query(db, "select pair_id, count(*) from dialogues group by all order by all") == [
+        (f"g-{i:06d}", variants) for i in range(5)
+    ]
+    assert query(
+        db, "select count(*) from dialogues where idx // ? != split_part(pair_id, '-', 2)::int", [variants]
+    ) == [(0,)]
 
 
 def test_resume_with_another_critical_share_is_refused(tmp_path: Path) -> None:
@@ -148,8 +256,8 @@ def test_resume_with_another_critical_share_is_refused(tmp_path: Path) -> None:
 
 def test_two_runs_share_a_database_without_mixing(tmp_path: Path) -> None:
     db = tmp_path / "r.duckdb"
-    run_drill(RunConfig(db=str(db), n=20, seed=1, run_id="a"))
-    run_drill(RunConfig(db=str(db), n=25, seed=2, run_id="b"))
+    run_drill(RunConfig(db=str(db), n=20, seed=1, run_id="a", perturb="none"))
+    run_drill(RunConfig(db=str(db), n=25, seed=2, run_id="b", perturb="none"))
     assert dict(query(db, "select run_id, count(*) from dialogues group by all")) == {"a": 20, "b": 25}
     assert query(db, "select count(*) from dialogues where not starts_with(dialogue_id, run_id || '-')") == [
         (0,)
@@ -191,6 +299,8 @@ RUN_ARGS = [
     "k",
     "--seed",
     "9",
+    "--perturb",
+    "none",
 ]
 
 

@@ -11,6 +11,7 @@ from botdrill.scenarios import Goal, Pack, Scenario, sample_scenario
 from botdrill.simulator import DialogueRecord, Outcome, SlotCheck, TurnRecord, score
 from botdrill.simulator._records import EndReason
 from botdrill.simulator._scoring import check_slots, transcript_digest
+from botdrill.simulator._variants import CLEAN, Job, Variant, parse_variants
 
 
 def make_scenario(
@@ -105,11 +106,13 @@ def run_score(
     *,
     error: tuple[str, str] | None = None,
     requested: bool = False,
+    variant: Variant = CLEAN,
+    idx: int | None = None,
 ) -> tuple[DialogueRecord, list[SlotCheck]]:
     record, checks = score(
         pack=pack,
         run_id="t",
-        scenario=scenario,
+        job=Job(scenario, variant, scenario.index if idx is None else idx),
         turns=t.turns,
         end_reason=end,
         error=error,
@@ -157,7 +160,10 @@ def test_record_identity_and_bookkeeping(pack: Pack) -> None:
     record, checks = run_score(pack, scenario, t)
     assert checks == []
     assert record.run_id == "t"
-    assert record.dialogue_id == "t-000042"
+    assert record.dialogue_id == "t-000042-none"
+    assert record.pair_id == "t-000042"
+    assert (record.perturbation, record.intensity, record.variant) == ("none", 0, "none")
+    assert record.success is True and record.outcome is Outcome.SUCCESS
     assert (record.idx, record.scenario_id, record.seed) == (42, scenario.id, scenario.seed)
     assert record.persona == scenario.persona.id
     assert record.gold_intent == "check_balance"
@@ -166,6 +172,40 @@ def test_record_identity_and_bookkeeping(pack: Pack) -> None:
     assert record.sim_seconds == t.turns[-1].sim_time
     assert record.transcript_sha256 == transcript_digest(t.turns)
     assert (record.error_type, record.error_message) == (None, None)
+
+
+def test_a_perturbed_variant_shares_the_pair_of_its_clean_twin(pack: Pack) -> None:
+    scenario = make_scenario(pack, "check_balance", index=42)
+    t = Transcript("check_balance").user("balnce?").bot("It's £10.", intent="check_balance").user("bye")
+    clean, variant = parse_variants("filler:3+typo")
+    assert clean is CLEAN
+    record, _ = run_score(pack, scenario, t, variant=variant, idx=42 * 2 + 1)
+    assert record.dialogue_id == "t-000042-filler3-typo2"
+    assert record.pair_id == "t-000042"
+    assert (record.perturbation, record.intensity, record.variant) == ("filler+typo", 3, "filler:3+typo:2")
+    assert record.idx == 85
+    assert (record.scenario_id, record.seed, record.persona) == (
+        scenario.id,
+        scenario.seed,
+        scenario.persona.id,
+    )
+    twin, _ = run_score(pack, scenario, t)
+    assert twin.pair_id == record.pair_id and twin.dialogue_id != record.dialogue_id
+    # Same transcript, same verdict: the variant is bookkeeping, not a score.
+    assert (twin.outcome, twin.transcript_sha256) == (record.outcome, record.transcript_sha256)
+
+
+def test_an_abandoned_dialogue_is_a_user_who_gave_up(pack: Pack) -> None:
+    scenario = make_scenario(pack, "check_balance")
+    t = Transcript("check_balance").user("balance?").bot("Which account?", intent="check_balance").user("")
+    t.turns[-1].gold_acts = ["abandon"]
+    record, _ = run_score(pack, scenario, t, "user_abandoned")
+    assert record.outcome is Outcome.USER_GAVE_UP
+    assert record.success is False
+    assert record.end_reason == "user_abandoned"
+    # The empty row marks when the user left; it is not a message.
+    assert (record.user_turns, record.assistant_turns) == (1, 1)
+    assert record.sim_seconds == t.turns[-1].sim_time
 
 
 def test_wrong_intent_is_misrouted(pack: Pack) -> None:

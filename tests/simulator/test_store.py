@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,11 +12,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from botdrill.agents import GoldSlot
-from botdrill.scenarios import BotdrillError, Goal, Pack, sample_scenario
+from botdrill.agents import Edit, GoldSlot
+from botdrill.scenarios import BotdrillError, Goal, Pack, pack_digest, sample_scenario
 from botdrill.simulator import (
     SCHEMA_VERSION,
     RunConfig,
+    RunMismatchError,
     Store,
     StoreError,
     TurnRecord,
@@ -24,20 +26,22 @@ from botdrill.simulator import (
     score,
 )
 from botdrill.simulator._engine import Finished
+from botdrill.simulator._variants import CLEAN, Job, parse_variants
 
 from ._util import invoke, one_line, query
+
+FRAUD = Goal(
+    intent="report_fraud",
+    slots={"amount": "45.50", "merchant": "Tesco", "date": "2026-03-15"},
+    escalation="must",
+    escalation_within=3,
+    critical=True,
+)
 
 
 def finished(pack: Pack, index: int, *, run_id: str = "s") -> Finished:
     """A scored report_fraud dialogue with three gold slots, two captured."""
-    goal = Goal(
-        intent="report_fraud",
-        slots={"amount": "45.50", "merchant": "Tesco", "date": "2026-03-15"},
-        escalation="must",
-        escalation_within=3,
-        critical=True,
-    )
-    scenario = sample_scenario(pack, 1, index).model_copy(update={"goal": goal})
+    scenario = sample_scenario(pack, 1, index).model_copy(update={"goal": FRAUD})
     text = "fraud: £45.50 at Tesco yesterday"
     turns = [
         TurnRecord(
@@ -68,7 +72,7 @@ def finished(pack: Pack, index: int, *, run_id: str = "s") -> Finished:
     record, checks = score(
         pack=pack,
         run_id=run_id,
-        scenario=scenario,
+        job=Job(scenario, CLEAN, index),
         turns=turns,
         end_reason="handoff",
         error=None,
@@ -107,19 +111,21 @@ def test_a_new_store_has_the_schema(store: Store) -> None:
         "failures",
         "confusion",
         "intent_summary",
+        "edits",
+        "pairs",
     } <= names
 
 
 def test_reopening_keeps_one_schema_row(tmp_path: Path) -> None:
     for _ in range(3):
         Store(tmp_path / "s.duckdb").close()
-    assert query(tmp_path / "s.duckdb", "select version from schema_version") == [(1,)]
+    assert query(tmp_path / "s.duckdb", "select version from schema_version") == [(2,)]
 
 
 def test_in_memory_store() -> None:
     s = Store(":memory:")
     try:
-        assert s.con.execute("select max(version) from schema_version").fetchone() == (1,)
+        assert s.con.execute("select max(version) from schema_version").fetchone() == (2,)
     finally:
         s.close()
 
@@ -169,7 +175,7 @@ def test_rows_round_trip(store: Store, pack: Pack) -> None:
         "from dialogues"
     ).fetchone()
     assert row == (
-        "s-000007",
+        "s-000007-none",
         7,
         {"amount": "45.50", "merchant": "Tesco", "date": "2026-03-15"},
         True,
@@ -231,6 +237,71 @@ def test_rows_round_trip(store: Store, pack: Pack) -> None:
     ).fetchall() == [("£45.50",), ("Tesco",), ("yesterday",)]
 
 
+def test_pair_columns_fragments_and_edits_round_trip(store: Store, pack: Pack) -> None:
+    record, turns, checks = finished(pack, 7)
+    scenario = sample_scenario(pack, 1, 7).model_copy(update={"goal": FRAUD})
+    _, variant = parse_variants("typo:3")
+    typo = Edit(
+        perturbation="typo", kind="typo.keyboard", start=0, end=5, before="fraud", after="frsud", intensity=3
+    )
+    amount, merchant, date = turns[0].gold_slots or []
+    # The clean turn "fraud: £45.50 at Tesco yesterday", with a typo, sent as two fragments.
+    first = turns[0].model_copy(
+        update={"text": "frsud: £45.50", "part": 0, "parts": 2, "edits": [typo], "gold_slots": [amount]}
+    )
+    second = turns[0].model_copy(
+        update={
+            "turn_idx": 1,
+            "text": "at Tesco yesterday",
+            "sim_time": 3.5,
+            "part": 1,
+            "parts": 2,
+            "edits": [],
+            "gold_slots": [
+                merchant.model_copy(update={"start": 3, "end": 8}),
+                date.model_copy(update={"start": 9, "end": 18}),
+            ],
+        }
+    )
+    bot = turns[1].model_copy(update={"turn_idx": 2})
+    perturbed, checks = score(
+        pack=pack,
+        run_id="s",
+        job=Job(scenario, variant, 7 * 2 + 1),
+        turns=[first, second, bot],
+        end_reason="handoff",
+        error=None,
+        user_requested_human=False,
+    )
+    store.add((record, turns, finished(pack, 7)[2]))
+    store.add((perturbed, [first, second, bot], checks))
+    store.flush()
+    assert store.con.execute(
+        "select dialogue_id, idx, pair_id, perturbation, intensity, variant, success, outcome "
+        "from dialogues order by idx"
+    ).fetchall() == [
+        ("s-000007-none", 7, "s-000007", "none", 0, "none", True, "success"),
+        ("s-000007-typo3", 15, "s-000007", "typo", 3, "typo:3", True, "success"),
+    ]
+    assert store.con.execute(
+        "select turn_idx, speaker, part, parts from turns "
+        "where dialogue_id = 's-000007-typo3' order by turn_idx"
+    ).fetchall() == [(0, "user", 0, 2), (1, "user", 1, 2), (2, "assistant", None, None)]
+    assert store.con.execute(
+        'select dialogue_id, turn_idx, edit_idx, perturbation, kind, start, "end", before, after, intensity '
+        "from edits"
+    ).fetchall() == [("s-000007-typo3", 0, 0, "typo", "typo.keyboard", 0, 5, "fraud", "frsud", 3)]
+    assert store.con.execute(
+        "select substr(text, s.start + 1, s.end - s.start) from (select turn_idx, text, unnest(gold_slots) "
+        "as s from turns where dialogue_id = 's-000007-typo3') order by turn_idx, s.start"
+    ).fetchall() == [("£45.50",), ("Tesco",), ("yesterday",)]
+    # The pairs view puts the perturbed dialogue next to its clean twin.
+    assert store.con.execute(
+        "select pair_id, perturbation, intensity, clean_dialogue_id, perturbed_dialogue_id, "
+        "clean_success, perturbed_success from pairs"
+    ).fetchall() == [("s-000007", "typo", 3, "s-000007-none", "s-000007-typo3", True, True)]
+
+
 def _with_duplicate_turn(item: Finished) -> Finished:
     record, turns, checks = item
     return record, [*turns, turns[-1].model_copy()], checks
@@ -253,7 +324,7 @@ def test_a_failing_flush_writes_nothing_of_its_batch(store: Store, pack: Pack, s
         store.flush()
     # Dialogue 1, 2 and 3 were in one transaction: none of their rows is there.
     assert counts(store.con) == (1, 2, 3)
-    assert store.con.execute("select dialogue_id from dialogues").fetchall() == [("s-000000",)]
+    assert store.con.execute("select dialogue_id from dialogues").fetchall() == [("s-000000-none",)]
     assert store.written == 1
     # The connection is usable again, and the next batch lands.
     store.add(finished(pack, 4))
@@ -312,22 +383,236 @@ def test_finished_indexes_are_per_run(store: Store, pack: Pack) -> None:
     assert store.finished_indexes("c") == set()
 
 
+# The schema botdrill wrote before paired runs (version 1), as its store created it.
+V1_DDL = """
+CREATE TABLE schema_version (
+    version INTEGER NOT NULL,
+    botdrill_version VARCHAR NOT NULL,
+    applied_at TIMESTAMP NOT NULL
+);
+CREATE TABLE runs (
+    run_id VARCHAR PRIMARY KEY,
+    created_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    status VARCHAR NOT NULL,
+    pack VARCHAR NOT NULL,
+    pack_version VARCHAR NOT NULL,
+    pack_sha256 VARCHAR NOT NULL,
+    target VARCHAR NOT NULL,
+    seed BIGINT NOT NULL,
+    n_dialogues INTEGER NOT NULL,
+    max_turns INTEGER NOT NULL,
+    concurrency INTEGER NOT NULL,
+    config JSON NOT NULL,
+    versions JSON NOT NULL
+);
+CREATE TABLE dialogues (
+    run_id VARCHAR NOT NULL,
+    dialogue_id VARCHAR PRIMARY KEY,
+    idx INTEGER NOT NULL,
+    scenario_id VARCHAR NOT NULL,
+    seed BIGINT NOT NULL,
+    persona VARCHAR NOT NULL,
+    gold_intent VARCHAR NOT NULL,
+    critical BOOLEAN NOT NULL,
+    gold_slots MAP(VARCHAR, VARCHAR) NOT NULL,
+    routed_intent VARCHAR,
+    routing_source VARCHAR NOT NULL,
+    misrouted BOOLEAN NOT NULL,
+    expected_escalation VARCHAR NOT NULL,
+    escalation_within INTEGER,
+    escalated BOOLEAN NOT NULL,
+    escalation_turn INTEGER,
+    escalation_source VARCHAR,
+    user_requested_human BOOLEAN NOT NULL,
+    outcome VARCHAR NOT NULL,
+    end_reason VARCHAR NOT NULL,
+    user_turns INTEGER NOT NULL,
+    assistant_turns INTEGER NOT NULL,
+    slot_errors INTEGER NOT NULL,
+    error_type VARCHAR,
+    error_message VARCHAR,
+    sim_seconds DOUBLE NOT NULL,
+    transcript_sha256 VARCHAR NOT NULL
+);
+CREATE TABLE turns (
+    run_id VARCHAR NOT NULL,
+    dialogue_id VARCHAR NOT NULL,
+    turn_idx INTEGER NOT NULL,
+    speaker VARCHAR NOT NULL,
+    text VARCHAR NOT NULL,
+    sim_time DOUBLE NOT NULL,
+    gold_intent VARCHAR,
+    gold_acts VARCHAR[],
+    gold_slots STRUCT(slot VARCHAR, value VARCHAR, "start" INTEGER, "end" INTEGER)[],
+    intent VARCHAR,
+    slots MAP(VARCHAR, VARCHAR),
+    handoff BOOLEAN,
+    handoff_source VARCHAR,
+    raw JSON,
+    latency_ms DOUBLE,
+    error_type VARCHAR,
+    PRIMARY KEY (dialogue_id, turn_idx)
+);
+CREATE TABLE slot_checks (
+    run_id VARCHAR NOT NULL,
+    dialogue_id VARCHAR NOT NULL,
+    slot VARCHAR NOT NULL,
+    expected VARCHAR NOT NULL,
+    captured VARCHAR,
+    captured_normalized VARCHAR,
+    status VARCHAR NOT NULL,
+    PRIMARY KEY (dialogue_id, slot)
+);
+CREATE VIEW failures AS
+SELECT d.run_id, d.dialogue_id, d.gold_intent, d.routed_intent, d.outcome, d.critical, d.persona,
+       d.expected_escalation, d.escalated, d.escalation_turn, d.escalation_within, d.slot_errors,
+       d.end_reason, d.error_type, d.error_message, d.user_turns, d.assistant_turns
+FROM dialogues d
+WHERE d.outcome NOT IN ('success', 'handed_off_on_request');
+CREATE VIEW confusion AS
+SELECT run_id, gold_intent, coalesce(routed_intent, '(none)') AS routed_intent, count(*) AS dialogues
+FROM dialogues
+GROUP BY run_id, gold_intent, coalesce(routed_intent, '(none)');
+CREATE VIEW intent_summary AS
+WITH exposing AS (
+    SELECT run_id, bool_or(routing_source = 'exposed') AS exposes FROM dialogues GROUP BY run_id
+)
+SELECT d.run_id, d.gold_intent, bool_or(d.critical) AS critical, count(*) AS dialogues,
+       avg(CASE WHEN d.outcome = 'success' THEN 1.0 ELSE 0.0 END) AS success_rate,
+       CASE WHEN bool_or(e.exposes)
+            THEN avg(CASE WHEN d.routed_intent = d.gold_intent THEN 1.0 ELSE 0.0 END) END
+           AS routing_accuracy,
+       count(*) FILTER (WHERE expected_escalation = 'must') AS must_escalate,
+       count(*) FILTER (WHERE expected_escalation = 'must' AND escalated) AS escalated_when_must,
+       (count(*) FILTER (WHERE expected_escalation = 'must' AND escalated))::DOUBLE
+           / nullif(count(*) FILTER (WHERE expected_escalation = 'must'), 0) AS escalation_recall,
+       count(*) FILTER (WHERE outcome = 'assistant_error') AS errors
+FROM dialogues d JOIN exposing e USING (run_id)
+GROUP BY d.run_id, d.gold_intent;
+INSERT INTO schema_version VALUES (1, '0.1.0', now());
+INSERT INTO runs VALUES ('old', now(), now(), 'finished', 'banking', '1.0', 'x', 'reference', 3, 2, 12, 256,
+    '{"n": 2}', '{}');
+INSERT INTO dialogues VALUES
+    ('old', 'old-000000', 0, 's000000', 1, 'p', 'check_balance', false, MAP {}, 'check_balance', 'exposed',
+     false, 'never', NULL, false, NULL, NULL, false, 'success', 'user_done', 2, 1, 0, NULL, NULL, 6.5, 'a'),
+    ('old', 'old-000001', 1, 's000001', 2, 'p', 'freeze_card', false, MAP {'card_last4': '4410'},
+     'freeze_card', 'exposed', false, 'never', NULL, false, NULL, NULL, false, 'slot_error', 'user_done',
+     2, 1, 1, NULL, NULL, 7.0, 'b');
+INSERT INTO turns VALUES
+    ('old', 'old-000000', 0, 'user', 'balance?', 2.0, 'check_balance', ['inform_intent'], [], NULL, NULL,
+     NULL, NULL, NULL, NULL, NULL),
+    ('old', 'old-000000', 1, 'assistant', 'It is 3.', 4.0, NULL, NULL, NULL, 'check_balance', NULL, false,
+     NULL, NULL, 3.0, NULL),
+    ('old', 'old-000000', 2, 'user', 'bye', 6.5, 'check_balance', ['goodbye'], [], NULL, NULL, NULL, NULL,
+     NULL, NULL, NULL);
+"""
+
+
+def test_a_version_1_file_is_migrated_on_open(tmp_path: Path, pack: Pack) -> None:
+    db = tmp_path / "v1.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(V1_DDL)
+    # The run's provenance as version 1 stored it (its config had no `perturb`: every run was clean).
+    v1_config = {
+        "pack": "banking",
+        "target": "reference",
+        "n": 2,
+        "seed": 3,
+        "concurrency": 256,
+        "max_turns": 12,
+        "timeout": 30.0,
+        "critical_share": 0.5,
+        "run_id": "old",
+        "loop": "graph",
+    }
+    con.execute(
+        "update runs set pack_sha256 = ?, config = ?", [pack_digest("banking"), json.dumps(v1_config)]
+    )
+    con.close()
+    old_rows = query(db, "select * from dialogues order by idx")
+
+    Store(db).close()
+    assert query(db, "select version from schema_version") == [(2,)]
+    columns = {
+        (table, column)
+        for table, column in query(
+            db, "select table_name, column_name from information_schema.columns where table_schema = 'main'"
+        )
+    }
+    for column in ("pair_id", "perturbation", "intensity", "variant", "success"):
+        assert ("dialogues", column) in columns, column
+    assert {("turns", "part"), ("turns", "parts"), ("edits", "perturbation")} <= columns
+    # The old dialogues were all clean: each is its own pair, and success is the outcome's.
+    assert query(
+        db,
+        "select dialogue_id, pair_id, perturbation, intensity, variant, success from dialogues order by idx",
+    ) == [
+        ("old-000000", "old-000000", "none", 0, "none", True),
+        ("old-000001", "old-000001", "none", 0, "none", False),
+    ]
+    # Nothing else of them changed.
+    assert (
+        query(
+            db,
+            "select * exclude (pair_id, perturbation, intensity, variant, success) "
+            "from dialogues order by idx",
+        )
+        == old_rows
+    )
+    assert query(db, "select count(*), count(part), count(parts) from turns") == [(3, 0, 0)]
+    assert query(db, "select count(*) from failures where run_id = 'old'") == [(1,)]
+    assert query(db, "select pair_id, perturbation from failures") == [("old-000001", "none")]
+    assert query(db, "select count(*) from pairs") == [(0,)]
+    assert query(db, "select gold_intent, dialogues, success_rate from intent_summary order by all") == [
+        ("check_balance", 1, 1.0),
+        ("freeze_card", 1, 0.0),
+    ]
+    # Opened again, it is a version-2 file like any other: one schema row, nothing migrated twice.
+    Store(db).close()
+    assert query(db, "select version from schema_version") == [(2,)]
+
+    # The old run resumes as the clean run it was, and only as that.
+    with pytest.raises(RunMismatchError, match="perturb"):
+        run_drill(RunConfig(db=str(db), n=2, seed=3, run_id="old"))
+    again = run_drill(RunConfig(db=str(db), n=2, seed=3, run_id="old", perturb="none"))
+    assert (again.simulated, again.skipped) == (0, 2)
+
+    # New runs, paired or not, are written into it beside the old one.
+    run_drill(RunConfig(db=str(db), n=2, seed=1, run_id="new", perturb="typo"))
+    s = Store(db)
+    try:
+        s.add(finished(pack, 9, run_id="direct"))
+    finally:
+        s.close()
+    assert dict(query(db, "select run_id, count(*) from dialogues group by all")) == {
+        "old": 2,
+        "new": 4,
+        "direct": 1,
+    }
+    assert query(db, "select count(*) from pairs where run_id = 'new'") == [(2,)]
+    assert query(db, "select count(*) from dialogues where pair_id is null or success is null") == [(0,)]
+    assert query(
+        db, "select count(*) from turns where run_id = 'new' and speaker = 'user' and part is null"
+    ) == [(0,)]
+
+
 def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     Store(db).close()
     con = duckdb.connect(str(db))
-    con.execute("update schema_version set version = 2")
+    con.execute("update schema_version set version = 3")
     con.close()
     with pytest.raises(StoreError) as info:
         Store(db)
     message = str(info.value)
     assert str(db) in message
-    assert "schema version 2" in message
+    assert "schema version 3" in message
     assert info.value.code == "store_unusable"
     assert isinstance(info.value, BotdrillError)
     del info
     gc.collect()  # see test_a_refused_store_does_not_keep_the_file_open
-    assert query(db, "select version from schema_version") == [(2,)]  # untouched
+    assert query(db, "select version from schema_version") == [(3,)]  # untouched
     # ... and a run into it fails before it writes anything.
     with pytest.raises(StoreError):
         run_drill(RunConfig(db=str(db), n=5, run_id="no"))
@@ -339,12 +624,12 @@ def test_a_refused_store_does_not_keep_the_file_open(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     Store(db).close()
     con = duckdb.connect(str(db))
-    con.execute("update schema_version set version = 2")
+    con.execute("update schema_version set version = 3")
     con.close()
     with pytest.raises(StoreError) as info:
         Store(db)
-    assert "schema version 2" in str(info.value)  # the error is still referenced, as a REPL would keep it
-    assert query(db, "select version from schema_version") == [(2,)]
+    assert "schema version 3" in str(info.value)  # the error is still referenced, as a REPL would keep it
+    assert query(db, "select version from schema_version") == [(3,)]
 
 
 def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
