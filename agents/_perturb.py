@@ -152,6 +152,8 @@ class Utterance:
 
         Whitespace around a break is dropped; a piece that would be empty is merged into its neighbour.
         """
+        if not self.breaks and self.text.strip() == self.text and self.text:
+            return [Fragment(text=self.text, slots=self.slots, edits=self.edits)]  # the common case
         cuts = [0, *self.breaks, len(self.text)]
         out: list[Fragment] = []
         for a, b in pairwise(cuts):
