@@ -46,6 +46,7 @@ from botdrill.agents._adapters import (
     coerce_reply,
     describe_raw,
 )
+from botdrill.agents._disfluency import STOPWORDS
 from botdrill.agents._judge import judge_handoff
 from botdrill.scenarios import Pack, Scenario, dialogue_rng
 
@@ -55,6 +56,61 @@ from ._scoring import score
 from ._variants import CLEAN, Job
 
 _CONTENT_WORD = re.compile(r"[a-z]{4,}")
+# Frequent words of the packs' openings that are not things a person names by mistake.
+_NOT_THINGS = frozenset(
+    {
+        "sure",
+        "think",
+        "know",
+        "need",
+        "want",
+        "help",
+        "please",
+        "thanks",
+        "thank",
+        "just",
+        "still",
+        "even",
+        "never",
+        "ever",
+        "else",
+        "what",
+        "when",
+        "where",
+        "which",
+        "there",
+        "their",
+        "them",
+        "they",
+        "this",
+        "that",
+        "these",
+        "those",
+        "with",
+        "without",
+        "would",
+        "should",
+        "could",
+        "maybe",
+        "really",
+        "right",
+        "wrong",
+        "going",
+        "gone",
+        "doing",
+        "done",
+        "make",
+        "made",
+        "take",
+        "taken",
+        "seen",
+        "look",
+        "looks",
+        "like",
+        "will",
+        "cannot",
+    }
+)
 # The built-in bot answers in microseconds; the clock gives it the latency of a deployed assistant that
 # looks things up: log-normal, median 2 s, one reply in ten over 5 s.
 _LATENCY_MU, _LATENCY_SIGMA = math.log(1.75), 0.7
@@ -151,14 +207,17 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.user = AgendaUser(self.pack)
-        # Words a restart or a correction may say by mistake: the pack's own vocabulary.
+        # Words a restart or a correction may say by mistake: the pack's own content words and the values
+        # of its choice slots (another shop, another payee).
         words = {
             w
             for intent in self.pack.intents
             for text in (*intent.openings, *intent.restatements)
             for w in _CONTENT_WORD.findall(text.lower())
+            if w not in STOPWORDS and not w.endswith("ly") and w not in _NOT_THINGS
         }
-        self._distractors = tuple(sorted(words))
+        values = {v for slot in self.pack.slots for v in slot.values}
+        self._distractors = tuple(sorted(words | values))
 
     # -- the four steps --------------------------------------------------------------------------
 
