@@ -112,7 +112,7 @@ _NOT_THINGS = frozenset(
     }
 )
 # The built-in bot answers in microseconds; the clock gives it the latency of a deployed assistant that
-# looks things up: log-normal, median 2 s, one reply in ten over 5 s.
+# looks things up: log-normal, median 2 s, about one reply in twelve over 5 s.
 _LATENCY_MU, _LATENCY_SIGMA = math.log(1.75), 0.7
 _UNUSED = random.Random(0)  # measured latency needs no stream
 # Share of the persona's patience an impatient user waits at intensity 1, 2, 3.
