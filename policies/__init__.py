@@ -1,5 +1,36 @@
-"""What the assistant must do: escalation specs read from a pack, and the verdict on a dialogue."""
+"""What the assistant must do: escalation specs read from a pack, the verdict on a dialogue, and the
+human team that receives the hand-offs (a SimPy capacity model)."""
 
+from ._capacity import (
+    AgentShift,
+    ByClass,
+    CapacityConfig,
+    CapacityReport,
+    HandoffProfile,
+    IntentHandoff,
+    ScopeStats,
+    Surge,
+    erlang_c_wait,
+    parse_surge,
+    simulate_capacity,
+)
 from ._escalation import EscalationRule, EscalationSpec, Expectation, Verdict, judge
 
-__all__ = ["EscalationRule", "EscalationSpec", "Expectation", "Verdict", "judge"]
+__all__ = [
+    "AgentShift",
+    "ByClass",
+    "CapacityConfig",
+    "CapacityReport",
+    "EscalationRule",
+    "EscalationSpec",
+    "Expectation",
+    "HandoffProfile",
+    "IntentHandoff",
+    "ScopeStats",
+    "Surge",
+    "Verdict",
+    "erlang_c_wait",
+    "judge",
+    "parse_surge",
+    "simulate_capacity",
+]

@@ -279,6 +279,145 @@ def runs(db: DbOption = "botdrill.duckdb") -> None:
     _out.print(table)
 
 
+@app.command()
+def capacity(
+    db: DbOption = "botdrill.duckdb",
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Run whose hand-offs feed the team (default: the latest).")
+    ] = None,
+    agents: Annotated[int, typer.Option(min=0, help="Human agents on duty for the whole shift.")] = 4,
+    arrivals_per_hour: Annotated[
+        float, typer.Option(min=0, help="Customers contacting the bot per hour.")
+    ] = 120,
+    shift: Annotated[str, typer.Option(help="Shift hours, HH:MM-HH:MM.")] = "09:00-17:00",
+    surge: Annotated[
+        list[str] | None,
+        typer.Option(help="INTENT:FACTORx@HH:MM-HH:MM, e.g. report_fraud:10x@13:00-14:00 (repeatable)."),
+    ] = None,
+    handling_minutes: Annotated[float, typer.Option(min=0.01, help="Mean handling time, normal.")] = 6.0,
+    critical_handling_minutes: Annotated[
+        float, typer.Option(min=0.01, help="Mean handling time, critical intents.")
+    ] = 12.0,
+    patience_minutes: Annotated[
+        float | None, typer.Option(min=0.01, help="Mean wait before a customer gives up (none: never).")
+    ] = 5.0,
+    sla_critical: Annotated[
+        float, typer.Option(help="Seconds within which a critical hand-off is answered.")
+    ] = 60,
+    sla_normal: Annotated[
+        float, typer.Option(help="Seconds within which another hand-off is answered.")
+    ] = 300,
+    priority: Annotated[bool, typer.Option(help="Serve critical hand-offs first.")] = True,
+    seed: Annotated[int, typer.Option(help="Random seed of the queue simulation.")] = 0,
+) -> None:
+    """Simulate the human team that receives a run's hand-offs: waits, abandonment, SLA breaches, load."""
+    from pydantic import ValidationError
+
+    from botdrill.policies import CapacityConfig, HandoffProfile, simulate_capacity
+    from botdrill.scenarios import load_pack
+
+    from ._runner import new_run_id
+    from ._store import Store
+
+    if not Path(db).exists():
+        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    try:
+        start, end = (part.strip() for part in shift.split("-"))
+        hours = _hours_between(start, end)
+        store = Store(db)
+    except ValueError:
+        raise _fail(BotdrillError(f"--shift: {shift!r} is not HH:MM-HH:MM")) from None
+    except BotdrillError as exc:
+        raise _fail(exc) from None
+    try:
+        run = run_id or _latest_run(store)
+        stored = store.get_run(run) if run else None
+        if stored is None:
+            raise BotdrillError(
+                f"{db}: no run {run!r}; `botdrill runs` lists them" if run else f"{db}: no runs yet"
+            )
+        pack = load_pack(json.loads(stored["config"])["pack"])
+        rows = store.con.execute(
+            """
+            with handoffs as (
+                select dialogue_id, min(sim_time) as at from turns where run_id = $run and handoff group by 1)
+            select d.gold_intent, bool_or(d.critical), count(*), count(h.at), avg(h.at)
+            from dialogues d left join handoffs h using (dialogue_id)
+            where d.run_id = $run
+              and d.perturbation = (select min(perturbation) filter (where perturbation = 'none')
+                                    from dialogues where run_id = $run)
+            group by 1 order by 1""",
+            {"run": run},
+        ).fetchall()
+        if not rows:
+            raise BotdrillError(f"run {run!r} has no clean dialogues to take hand-off rates from")
+        # Shares come from the pack's traffic weights: a drill over-samples critical intents on purpose.
+        profile = HandoffProfile.from_rows(rows, weights={i.name: i.weight for i in pack.intents})
+        config = CapacityConfig.model_validate(
+            {
+                "arrivals_per_hour": arrivals_per_hour,
+                "shift_hours": hours,
+                "shift_start": start,
+                "agents": agents,
+                "handling_minutes": {"critical": critical_handling_minutes, "normal": handling_minutes},
+                "patience_minutes": patience_minutes,
+                "critical_priority": priority,
+                "sla_seconds_critical": sla_critical,
+                "sla_seconds_normal": sla_normal,
+                "surges": list(surge or []),
+                "seed": seed,
+            }
+        )
+        report = simulate_capacity(config, profile)
+        capacity_id = new_run_id().replace("run-", "capacity-", 1)
+        store.add_capacity(capacity_id, run, config.model_dump(mode="json"), report.to_rows())
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in problem["loc"]) or "options"
+        reason = str(problem["msg"]).removeprefix("Value error, ")
+        raise _fail(BotdrillError(f"capacity: {where}: {reason}")) from None
+    except (BotdrillError, ValueError) as exc:
+        raise _fail(exc if isinstance(exc, BotdrillError) else BotdrillError(str(exc))) from None
+    finally:
+        # Closed, and dropped: an error's traceback keeps this frame, and with it the connection, alive.
+        store.close()
+        del store
+    _out.print(
+        Text(f"Human team for run {run}: {agents} agents, {shift}, {arrivals_per_hour:g} contacts/hour")
+    )
+    for line in report.summary_lines():
+        _out.print(Text("  " + line), soft_wrap=True)
+    _out.print(
+        Text(
+            f"Stored as {capacity_id} in {db}. Per intent: botdrill sql "
+            f"\"select * from capacity where capacity_id = '{capacity_id}'\""
+        ),
+        soft_wrap=True,
+    )
+
+
+def _hours_between(start: str, end: str) -> float:
+    """Hours from HH:MM to HH:MM (a shift that ends before it starts crosses midnight)."""
+
+    def minutes(clock: str) -> int:
+        hh, mm = clock.split(":")
+        if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+            raise ValueError(clock)
+        return int(hh) * 60 + int(mm)
+
+    span = (minutes(end) - minutes(start)) % (24 * 60)
+    if span == 0:
+        raise ValueError("empty shift")
+    return span / 60
+
+
+def _latest_run(store: Any) -> str | None:
+    row = store.con.execute(
+        "select run_id from runs order by created_at desc, run_id desc limit 1"
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="botdrill")

@@ -123,6 +123,27 @@ CREATE TABLE IF NOT EXISTS edits (
     intensity INTEGER NOT NULL,
     PRIMARY KEY (dialogue_id, turn_idx, edit_idx)
 );
+CREATE TABLE IF NOT EXISTS capacity (
+    capacity_id VARCHAR NOT NULL,
+    run_id VARCHAR,
+    created_at TIMESTAMP NOT NULL,
+    config JSON NOT NULL,
+    scope VARCHAR NOT NULL,
+    contacts INTEGER NOT NULL,
+    handed_off INTEGER NOT NULL,
+    served INTEGER NOT NULL,
+    abandoned INTEGER NOT NULL,
+    unanswered INTEGER NOT NULL,
+    abandonment_rate DOUBLE,
+    wait_mean_s DOUBLE,
+    wait_p50_s DOUBLE,
+    wait_p90_s DOUBLE,
+    wait_p99_s DOUBLE,
+    sla_breaches INTEGER NOT NULL,
+    sla_breach_rate DOUBLE,
+    utilisation DOUBLE,
+    PRIMARY KEY (capacity_id, scope)
+);
 """
 
 # Version 1 files (before paired runs) gain the new columns; their dialogues were all clean.
@@ -411,6 +432,30 @@ class Store:
                 self.con.unregister(name)
         self.written += len(batch)
         self._last_flush = time.monotonic()
+
+    def add_capacity(
+        self, capacity_id: str, run_id: str | None, config: dict[str, Any], rows: list[dict[str, Any]]
+    ) -> None:
+        """Store one capacity simulation: a row per scope (all, critical, normal, intent:<name>)."""
+        columns = [
+            "scope", "contacts", "handed_off", "served", "abandoned", "unanswered", "abandonment_rate",
+            "wait_mean_s", "wait_p50_s", "wait_p90_s", "wait_p99_s", "sla_breaches", "sla_breach_rate",
+            "utilisation",
+        ]  # fmt: skip
+        table = pa.Table.from_pylist(
+            [{"capacity_id": capacity_id, "run_id": run_id, "config": json.dumps(config, sort_keys=True)}
+             | {c: row.get(c) for c in columns} for row in rows]
+        )  # fmt: skip
+        self.con.execute("BEGIN")
+        try:
+            self.con.register("_bd_capacity", table)
+            self.con.execute("insert into capacity by name select *, now() as created_at from _bd_capacity")
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            self.con.unregister("_bd_capacity")
 
     def close(self) -> None:
         """Flush and close."""

@@ -54,6 +54,23 @@ def test_unknown_intent_may_go_either_way() -> None:
 def test_public_api_is_pinned() -> None:
     import botdrill.policies as policies
 
-    assert sorted(policies.__all__) == ["EscalationRule", "EscalationSpec", "Expectation", "Verdict", "judge"]
+    assert sorted(policies.__all__) == [
+        "AgentShift",
+        "ByClass",
+        "CapacityConfig",
+        "CapacityReport",
+        "EscalationRule",
+        "EscalationSpec",
+        "Expectation",
+        "HandoffProfile",
+        "IntentHandoff",
+        "ScopeStats",
+        "Surge",
+        "Verdict",
+        "erlang_c_wait",
+        "judge",
+        "parse_surge",
+        "simulate_capacity",
+    ]
     for name in policies.__all__:
         assert hasattr(policies, name)
