@@ -1,5 +1,5 @@
-"""What the assistant must do: escalation specs read from a pack, the verdict on a dialogue, and the
-human team that receives the hand-offs (a SimPy capacity model)."""
+"""What the assistant must do: the domain graph of a pack and its problems, escalation specs and the
+verdict on a dialogue, and the human team that receives the hand-offs (a SimPy capacity model)."""
 
 from ._capacity import (
     AgentShift,
@@ -14,6 +14,7 @@ from ._capacity import (
     parse_surge,
     simulate_capacity,
 )
+from ._domain import DomainGraph, IntentEdge, Problem
 from ._escalation import EscalationRule, EscalationSpec, Expectation, Verdict, judge
 
 __all__ = [
@@ -21,11 +22,14 @@ __all__ = [
     "ByClass",
     "CapacityConfig",
     "CapacityReport",
+    "DomainGraph",
     "EscalationRule",
     "EscalationSpec",
     "Expectation",
     "HandoffProfile",
+    "IntentEdge",
     "IntentHandoff",
+    "Problem",
     "ScopeStats",
     "Surge",
     "Verdict",

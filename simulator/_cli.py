@@ -34,6 +34,9 @@ _err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() e
 
 DbOption = Annotated[str, typer.Option("--db", envvar="BOTDRILL_DB", help="DuckDB file.")]
 
+pack_app = typer.Typer(help="Scenario packs: check one before drilling with it.", no_args_is_help=True)
+app.add_typer(pack_app, name="pack")
+
 
 def _fail(exc: BotdrillError) -> typer.Exit:
     _err.print(Text(f"error: {exc}"), style="red", soft_wrap=True)
@@ -147,6 +150,40 @@ def run(
         ),
         soft_wrap=True,
     )
+
+
+@pack_app.command("check")
+def pack_check(
+    pack: Annotated[str, typer.Argument(help="Built-in pack name or pack YAML file.")] = "banking",
+) -> None:
+    """Validate a pack and its domain graph; print the problems, or a summary. Exit 1 on an error."""
+    from botdrill.policies import DomainGraph
+    from botdrill.scenarios import load_pack
+
+    try:
+        loaded = load_pack(pack)
+    except BotdrillError as exc:
+        raise _fail(exc) from None
+    graph = DomainGraph.from_pack(loaded)
+    problems = graph.problems()
+    for problem in problems:
+        style = "red" if problem.severity == "error" else "yellow"
+        _out.print(
+            Text(f"{problem.severity}: {problem.code}: {problem.message}", style=style), soft_wrap=True
+        )
+    summary = graph.summary()
+    edges = summary.get("edges", {})
+    _out.print(
+        Text(
+            f"{loaded.name} {loaded.version}: {summary.get('intents')} intents "
+            f"({summary.get('critical_intents')} critical), {summary.get('slots')} slots, "
+            f"{summary.get('personas')} personas; "
+            + ", ".join(f"{n} {kind}" for kind, n in edges.items() if n)
+        ),
+        soft_wrap=True,
+    )
+    if any(p.severity == "error" for p in problems):
+        raise typer.Exit(code=1)
 
 
 @app.command("perturbations")
