@@ -28,6 +28,7 @@ from ._models import (
     Verbosity,
 )
 from ._sampler import dialogue_rng, sample_scenario, sample_scenarios
+from ._schema import pack_schema, schema_text
 from ._values import generate_value, mentions, normalize_value, render_value
 
 __all__ = [
@@ -56,8 +57,10 @@ __all__ = [
     "mentions",
     "normalize_value",
     "pack_digest",
+    "pack_schema",
     "parse_pack",
     "render_value",
     "sample_scenario",
     "sample_scenarios",
+    "schema_text",
 ]

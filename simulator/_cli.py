@@ -186,6 +186,14 @@ def pack_check(
         raise typer.Exit(code=1)
 
 
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of scenario packs (for editors: see the first line of a built-in pack)."""
+    from botdrill.scenarios import schema_text
+
+    sys.stdout.write(schema_text())
+
+
 @app.command("perturbations")
 def list_perturbations() -> None:
     """List the perturbations `--perturb` accepts, with what each intensity means."""

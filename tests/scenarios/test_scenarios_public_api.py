@@ -34,10 +34,12 @@ EXPECTED = [
     "mentions",
     "normalize_value",
     "pack_digest",
+    "pack_schema",
     "parse_pack",
     "render_value",
     "sample_scenario",
     "sample_scenarios",
+    "schema_text",
 ]
 
 

@@ -40,3 +40,12 @@ def test_an_invalid_pack_is_reported_with_its_location(tmp_path: Path) -> None:
     result = invoke("pack", "check", str(path))
     assert result.exit_code == 2
     assert f"{path}:" in one_line(result.stderr) and "channel" in one_line(result.stderr)
+
+
+def test_schema_prints_the_shipped_schema() -> None:
+    result = invoke("schema")
+    assert result.exit_code == 0, result.stderr
+    shipped = (resources.files("botdrill.scenarios") / "packs" / "pack.schema.json").read_text(
+        encoding="utf-8"
+    )
+    assert result.stdout == shipped
