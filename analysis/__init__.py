@@ -5,6 +5,24 @@
 ...     print(row.intent, row.success_rate)
 """
 
-from ._metrics import IntentSummary, confusion, failures, intent_summary, latest_run, run_summary
+from ._metrics import (
+    EscalationScore,
+    IntentSummary,
+    confusion,
+    escalation_scores,
+    failures,
+    intent_summary,
+    latest_run,
+    run_summary,
+)
 
-__all__ = ["IntentSummary", "confusion", "failures", "intent_summary", "latest_run", "run_summary"]
+__all__ = [
+    "EscalationScore",
+    "IntentSummary",
+    "confusion",
+    "escalation_scores",
+    "failures",
+    "intent_summary",
+    "latest_run",
+    "run_summary",
+]

@@ -109,3 +109,40 @@ def failures(
         cursor = con.execute(sql, params)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class EscalationScore:
+    """Escalation scores of one intent under one perturbation in one run (a row of `escalation_scores`)."""
+
+    intent: str
+    critical: bool
+    perturbation: str
+    dialogues: int
+    must_escalate: int
+    escalation_recall: float | None
+    """Share of must-escalate dialogues that reached a person; `None` when there were none."""
+    on_time_rate: float | None
+    """Share of must-escalate dialogues handed over within the pack's turn limit."""
+    escalated: int
+    escalation_precision: float | None
+    """Share of hand-offs that were right: the intent must or may escalate, or the user asked."""
+    over_escalation_rate: float | None
+    """Share of never-escalate dialogues, the user not asking, that were handed over anyway."""
+    mean_turns_to_handoff: float | None
+    mean_seconds_to_handoff: float | None
+    """Simulated seconds from the first message to the hand-off."""
+    p90_seconds_to_handoff: float | None
+
+
+def escalation_scores(db: Database, run_id: str) -> list[EscalationScore]:
+    """Escalation scores of `run_id` per intent and perturbation, critical intents first."""
+    with _open(db) as con:
+        rows = con.execute(
+            "select gold_intent, critical, perturbation, dialogues, must_escalate, escalation_recall, "
+            "on_time_rate, escalated, escalation_precision, over_escalation_rate, mean_turns_to_handoff, "
+            "mean_seconds_to_handoff, p90_seconds_to_handoff from escalation_scores where run_id = ? "
+            "order by critical desc, gold_intent, perturbation",
+            [run_id],
+        ).fetchall()
+    return [EscalationScore(*row) for row in rows]

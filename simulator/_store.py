@@ -192,6 +192,36 @@ SELECT d.run_id, d.gold_intent, bool_or(d.critical) AS critical, count(*) AS dia
 FROM dialogues d JOIN exposing e USING (run_id)
 GROUP BY d.run_id, d.gold_intent;
 
+-- Escalation scores per run, intent and perturbation: recall and timeliness over must-escalate dialogues,
+-- precision over hand-offs (right when the intent must or may escalate, or the user asked), over-escalation
+-- over never-escalate dialogues the user did not ask to hand over, and time to hand-off in assistant turns
+-- and simulated seconds.
+CREATE OR REPLACE VIEW escalation_scores AS
+WITH first_handoff AS (
+    SELECT dialogue_id, min(sim_time) AS seconds FROM turns WHERE handoff GROUP BY dialogue_id
+)
+SELECT d.run_id, d.gold_intent, bool_or(d.critical) AS critical, d.perturbation,
+       count(*) AS dialogues,
+       count(*) FILTER (WHERE d.expected_escalation = 'must') AS must_escalate,
+       (count(*) FILTER (WHERE d.expected_escalation = 'must' AND d.escalated))::DOUBLE
+           / nullif(count(*) FILTER (WHERE d.expected_escalation = 'must'), 0) AS escalation_recall,
+       (count(*) FILTER (WHERE d.expected_escalation = 'must' AND d.escalated
+                          AND d.escalation_turn <= d.escalation_within))::DOUBLE
+           / nullif(count(*) FILTER (WHERE d.expected_escalation = 'must'), 0) AS on_time_rate,
+       count(*) FILTER (WHERE d.escalated) AS escalated,
+       (count(*) FILTER (WHERE d.escalated
+                          AND (d.expected_escalation IN ('must', 'may') OR d.user_requested_human)))::DOUBLE
+           / nullif(count(*) FILTER (WHERE d.escalated), 0) AS escalation_precision,
+       (count(*) FILTER (WHERE d.expected_escalation = 'never' AND d.escalated
+                          AND NOT d.user_requested_human))::DOUBLE
+           / nullif(count(*) FILTER (WHERE d.expected_escalation = 'never'
+                                      AND NOT d.user_requested_human), 0) AS over_escalation_rate,
+       avg(d.escalation_turn) FILTER (WHERE d.escalated) AS mean_turns_to_handoff,
+       avg(h.seconds) AS mean_seconds_to_handoff,
+       quantile_cont(h.seconds, 0.9) AS p90_seconds_to_handoff
+FROM dialogues d LEFT JOIN first_handoff h USING (dialogue_id)
+GROUP BY d.run_id, d.gold_intent, d.perturbation;
+
 -- One row per perturbed dialogue next to its clean twin (same persona, goal and seed).
 CREATE OR REPLACE VIEW pairs AS
 SELECT p.run_id, p.pair_id, p.gold_intent, p.critical, p.persona, p.perturbation, p.intensity, p.variant,

@@ -83,8 +83,10 @@ def test_public_api_is_pinned() -> None:
     import botdrill.analysis as analysis
 
     assert sorted(analysis.__all__) == [
+        "EscalationScore",
         "IntentSummary",
         "confusion",
+        "escalation_scores",
         "failures",
         "intent_summary",
         "latest_run",
