@@ -27,13 +27,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dataclass_replace
 from functools import cache, lru_cache
-from importlib import resources
 from typing import Any, TypeVar
-
-import yaml
 
 from botdrill.scenarios import Pack, SlotType, generate_value, normalize_value, render_value
 
+from ._data import load_data
 from ._perturb import NoiseContext, Utterance, register
 from ._types import GoldSlot
 
@@ -444,8 +442,7 @@ _K = TypeVar("_K")
 @cache
 def model() -> DisfluencyModel:
     """The shipped fitted model (`data/disfluency.yaml`), read once."""
-    text = resources.files("botdrill.agents").joinpath("data", "disfluency.yaml").read_text(encoding="utf-8")
-    return DisfluencyModel.from_dict(yaml.safe_load(text))
+    return DisfluencyModel.from_dict(load_data("disfluency.yaml"))
 
 
 def _pick(rng: random.Random, shares: Mapping[_K, float]) -> _K:

@@ -20,15 +20,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib import resources
 from typing import Any
 
 import numpy as np
-import yaml
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
+from ._data import load_data
 from ._slotfill import extract
 from ._types import Message, Reply
 
@@ -75,13 +74,8 @@ class ReferenceAssistant:
     """Its real latency is an artefact of batching, so the simulated clock models a typical bot's."""
 
     def __init__(self) -> None:
-        folder = resources.files("botdrill.agents").joinpath("data")
-        self._config: dict[str, Any] = yaml.safe_load(
-            folder.joinpath("reference_dialogue.yaml").read_text(encoding="utf-8")
-        )
-        training: dict[str, list[str]] = yaml.safe_load(
-            folder.joinpath("reference_training.yaml").read_text(encoding="utf-8")
-        )["intents"]
+        self._config: dict[str, Any] = load_data("reference_dialogue.yaml")
+        training: dict[str, list[str]] = load_data("reference_training.yaml")["intents"]
         texts = [t for examples in training.values() for t in examples]
         labels = [intent for intent, examples in training.items() for _ in examples]
         self._model = make_pipeline(

@@ -25,11 +25,9 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
-import yaml
-
+from ._data import load_data
 from ._perturb import NoiseContext, Utterance, register
 
 _SHARE = {1: 0.3, 2: 0.6, 3: 1.0}
@@ -50,8 +48,7 @@ _Plan = tuple[int, int, str, str, bool]
 @functools.cache
 def _data() -> dict[str, Any]:
     """The word lists, read once: every perturbation call would otherwise parse the same file again."""
-    text = resources.files("botdrill.agents").joinpath("data", "surface.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_data("surface.yaml")
     _check_strings(data, "surface.yaml")
     return data
 

@@ -22,12 +22,10 @@ import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
-import yaml
-
+from ._data import load_data
 from ._perturb import NoiseContext, Utterance, register
 
 EditType = Literal["omission", "insertion", "substitution", "transposition", "multi"]
@@ -213,8 +211,7 @@ def model_from_config(config: Mapping[str, Any]) -> TypoModel:
 
 def load_config() -> dict[str, Any]:
     """The shipped `typos.yaml`, parsed."""
-    text = resources.files("botdrill.agents").joinpath("data", "typos.yaml").read_text(encoding="utf-8")
-    config: dict[str, Any] = yaml.safe_load(text)
+    config: dict[str, Any] = load_data("typos.yaml")
     return config
 
 
