@@ -11,10 +11,12 @@ in its `Agenda`, which the caller keeps.
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from botdrill.scenarios import (
     Pack,
@@ -74,6 +76,28 @@ class Agenda:
     @property
     def behaviour(self) -> Behaviour:
         return behaviour_of(self.scenario.persona)
+
+    def save(self) -> AgendaState:
+        """Everything `restore` needs to take back what the user did since: fields and random streams."""
+        snapshot = copy.copy(self)
+        snapshot.given = dict(self.given)
+        return AgendaState(snapshot, self.rng.getstate(), self.noise_rng.getstate())
+
+    def restore(self, state: AgendaState) -> None:
+        """Back to the saved state, as if the user had never composed what came after."""
+        self.__dict__.update(state.fields.__dict__)
+        self.given = dict(state.fields.given)
+        self.rng.setstate(state.rng)
+        self.noise_rng.setstate(state.noise_rng)
+
+
+@dataclass(frozen=True)
+class AgendaState:
+    """A saved `Agenda` (see `Agenda.save`)."""
+
+    fields: Agenda
+    rng: Any
+    noise_rng: Any
 
 
 def _any_of(cues: list[str]) -> re.Pattern[str]:

@@ -15,15 +15,14 @@ the stored transcript is in the order things happened.
 from __future__ import annotations
 
 import asyncio
-import copy
 import math
 import random
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Literal
+from typing import Literal
 
 from botdrill.agents import (
     Agenda,
@@ -48,6 +47,7 @@ from botdrill.agents._adapters import (
 )
 from botdrill.agents._disfluency import STOPWORDS
 from botdrill.agents._judge import judge_handoff
+from botdrill.agents._user import AgendaState
 from botdrill.scenarios import Pack, Scenario, dialogue_rng
 
 from ._clock import DialogueClock, Sent
@@ -114,7 +114,6 @@ _NOT_THINGS = frozenset(
 # The built-in bot answers in microseconds; the clock gives it the latency of a deployed assistant that
 # looks things up: log-normal, median 2 s, about one reply in twelve over 5 s.
 _LATENCY_MU, _LATENCY_SIGMA = math.log(1.75), 0.7
-_UNUSED = random.Random(0)  # measured latency needs no stream
 # Share of the persona's patience an impatient user waits at intensity 1, 2, 3.
 _IMPATIENCE = {0: 1.0, 1: 0.3, 2: 0.1, 3: 0.0}
 
@@ -132,8 +131,6 @@ class Outgoing:
     """Position of the message in its user turn (fragments), from 0."""
     parts: int
     """Messages in that user turn."""
-    interjection: bool = False
-    """Sent while waiting for a reply."""
 
     @property
     def last(self) -> bool:
@@ -148,7 +145,8 @@ class LiveDialogue:
     agenda: Agenda
     thread_id: str
     clock: DialogueClock[Outgoing]
-    latency_rng: random.Random
+    latency_rng: random.Random | None
+    """The modelled latency's stream; `None` when latency is measured."""
     interjection_cap: int
     messages: list[Message] = field(default_factory=list)
     turns: list[TurnRecord] = field(default_factory=list)
@@ -159,7 +157,7 @@ class LiveDialogue:
     error: tuple[str, str] | None = None
     requested_human: bool = False
     pending: Reply | BaseException | None = None
-    pending_undo: tuple[Agenda, dict[str, str], Any, Any, int] | None = None
+    pending_undo: tuple[AgendaState, int] | None = None
     """The user's state before composing an interjection, restored if the reply overtakes it."""
     latency_ms: float = 0.0
 
@@ -251,9 +249,9 @@ class Engine:
                 reading_cps=behaviour.reading_cps,
                 wait_s=behaviour.wait_patience_s * _IMPATIENCE[impatience],
             ),
-            latency_rng=(
-                dialogue_rng(scenario.seed, scenario.index, "latency") if self.modelled_latency else _UNUSED
-            ),
+            latency_rng=dialogue_rng(scenario.seed, scenario.index, "latency")
+            if self.modelled_latency
+            else None,
             interjection_cap=1 + impatience,
         )
 
@@ -287,8 +285,8 @@ class Engine:
                     pack=self.pack, distractors=self._distractors, channel=scenario.persona.channel.value
                 ),
             )
-        if whole and utt.breaks:
-            utt = Utterance(text=utt.text, intent=utt.intent, acts=utt.acts, slots=utt.slots, edits=utt.edits)
+        if whole:
+            utt = replace(utt, breaks=())
         pieces = utt.messages()
         out = []
         for i, piece in enumerate(pieces):
@@ -313,7 +311,6 @@ class Engine:
                     edits=piece.edits + marks,
                     part=i,
                     parts=len(pieces),
-                    interjection=whole,
                 )
             )
         return out
@@ -371,26 +368,15 @@ class Engine:
         """What an impatient user sends while waiting (the clock decides whether it is sent in time)."""
         if d.agenda.interjections >= d.interjection_cap or d.done:
             return None
-        agenda = d.agenda
-        d.pending_undo = (
-            copy.copy(agenda),
-            dict(agenda.given),
-            agenda.rng.getstate(),
-            agenda.noise_rng.getstate(),
-            d.user_turns,
-        )
-        item = self._realise(d, self.user.interject(agenda), whole=True)[0]
+        d.pending_undo = (d.agenda.save(), d.user_turns)
+        item = self._realise(d, self.user.interject(d.agenda), whole=True)[0]
         return item, item.text
 
     def _discard(self, d: LiveDialogue, item: Outgoing) -> None:
         """The reply came before the interjection was sent: the user never said it, nor drew for it."""
         assert d.pending_undo is not None
-        before, given, rng_state, noise_state, user_turns = d.pending_undo
-        d.agenda.__dict__.update(before.__dict__)
-        d.agenda.given = given
-        d.agenda.rng.setstate(rng_state)
-        d.agenda.noise_rng.setstate(noise_state)
-        d.user_turns = user_turns
+        state, d.user_turns = d.pending_undo
+        d.agenda.restore(state)
         d.pending_undo = None
 
     def _drain(self, d: LiveDialogue) -> None:
@@ -476,7 +462,7 @@ class Engine:
                 d.end_reason = "assistant_error"
                 self._drain(d)
                 continue
-            if self.modelled_latency:
+            if d.latency_rng is not None:
                 latency = (
                     0.25 + len(reply.text) / 2000 + d.latency_rng.lognormvariate(_LATENCY_MU, _LATENCY_SIGMA)
                 )
