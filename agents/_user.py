@@ -263,8 +263,7 @@ class AgendaUser:
             (i.name, o)
             for i in self.pack.intents
             if i.name != own and not i.critical
-            for o in i.openings
-            if not _PLACEHOLDER.search(o)
+            for o in i.plain_openings
         ]
         if not options:
             return None

@@ -51,7 +51,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -59,8 +58,6 @@ from typing import Any, Literal, NamedTuple
 import networkx as nx
 
 from botdrill.scenarios import IntentSpec, Pack, SlotSpec
-
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 Severity = Literal["error", "warning"]
 NodeRole = Literal["start", "intent", "slot", "ask", "confirm", "handoff", "end"]
@@ -396,4 +393,4 @@ def _add_slot(g: Any, slot: SlotSpec) -> None:
 
 def _switch_target(intent: IntentSpec) -> bool:
     """Whether the user simulator's topic switch can land on `intent` (non-critical, a plain opening)."""
-    return not intent.critical and any(not _PLACEHOLDER.search(o) for o in intent.openings)
+    return not intent.critical and bool(intent.plain_openings)

@@ -220,6 +220,13 @@ class IntentSpec(_Model):
     restatements: list[str] = Field(min_length=1)
     """What the user says when asked to rephrase or told they were misunderstood."""
 
+    @property
+    def plain_openings(self) -> tuple[str, ...]:
+        """Openings that need no slot value: what a user can ask in passing, in a topic switch.
+
+        A property, not a cached one: `model_copy(update=...)` would carry a stale cached value over."""
+        return tuple(o for o in self.openings if not _PLACEHOLDER.search(o))
+
 
 class Lexicon(_Model):
     """Stock phrases of the pack's users, and the cues they read in an assistant's words."""

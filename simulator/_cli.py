@@ -358,6 +358,7 @@ def capacity(
     """Simulate the human team that receives a run's hand-offs: waits, abandonment, SLA breaches, load."""
     from pydantic import ValidationError
 
+    from botdrill.analysis import latest_run
     from botdrill.policies import CapacityConfig, HandoffProfile, simulate_capacity
     from botdrill.scenarios import load_pack
 
@@ -375,7 +376,7 @@ def capacity(
     except BotdrillError as exc:
         raise _fail(exc) from None
     try:
-        run = run_id or _latest_run(store)
+        run = run_id or latest_run(store.con)
         stored = store.get_run(run) if run else None
         if stored is None:
             raise BotdrillError(
@@ -454,13 +455,6 @@ def _hours_between(start: str, end: str) -> float:
     if span == 0:
         raise ValueError("empty shift")
     return span / 60
-
-
-def _latest_run(store: Any) -> str | None:
-    row = store.con.execute(
-        "select run_id from runs order by created_at desc, run_id desc limit 1"
-    ).fetchone()
-    return str(row[0]) if row else None
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from botdrill.agents import get_perturbation, perturbations
 from botdrill.scenarios import BotdrillError, Scenario
@@ -51,12 +52,12 @@ class Variant:
         """The highest intensity in the chain (0 for the clean run)."""
         return max((i for _, i in self.chain), default=0)
 
-    @property
+    @cached_property
     def dialogue_noise(self) -> dict[str, int]:
         """The chain's dialogue-level perturbations (acted out by the user and the clock)."""
         return {n: i for n, i in self.chain if get_perturbation(n).level == "dialogue"}
 
-    @property
+    @cached_property
     def text_chain(self) -> tuple[tuple[str, int], ...]:
         """The chain's text-level perturbations (applied to every user message)."""
         return tuple((n, i) for n, i in self.chain if get_perturbation(n).level == "text")
