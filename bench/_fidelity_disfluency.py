@@ -39,7 +39,8 @@ from botdrill.agents._disfluency import (
 )
 from botdrill.agents._perturb import NoiseContext, Utterance, get_perturbation
 
-from .calibrate_disfluency import default_data_dir, load_pairs
+from ._data import default_data_dir
+from .calibrate_disfluency import load_pairs
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'.-]*[A-Za-z0-9]|[A-Za-z0-9]")
 _OTHERS = 3

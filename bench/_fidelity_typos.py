@@ -91,7 +91,7 @@ def report(data_dir: Path, seed: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    from bench.calibrate_typos import default_data_dir
+    from bench._data import default_data_dir
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from collections import Counter
@@ -26,6 +25,8 @@ from typing import Any
 import yaml
 
 from botdrill.agents._disfluency import NO_INTERREGNUM, STOPWORDS, PairAnalysis, analyse_pair
+
+from ._data import default_data_dir
 
 _ROOT = Path(__file__).resolve().parents[1]
 OUT = _ROOT / "agents" / "data" / "disfluency.yaml"
@@ -43,12 +44,6 @@ _MIN_HABIT = 50
 """Repairs needed before a phrase gets its own comma rate."""
 _INTERJECTION = re.compile(r"o+h+")
 _TOLERANCE = 0.02
-
-
-def default_data_dir() -> Path:
-    """`$BOTDRILL_DATA`, else the `shared/data` folder beside the checkout."""
-    env = os.environ.get("BOTDRILL_DATA")
-    return Path(env) if env else _ROOT.parent / "shared" / "data"
 
 
 def disfl_qa_dir(data_dir: Path) -> Path:

@@ -13,7 +13,6 @@ The data folder is `--data`, else `$BOTDRILL_DATA`, else `shared/data` beside th
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,11 @@ import yaml
 
 from botdrill.agents._typos import fit, read_misspellings
 
+from ._data import default_data_dir
+
 SOURCE = Path("misspellings") / "wikipedia.dat"
 YAML = Path(__file__).resolve().parents[1] / "agents" / "data" / "typos.yaml"
 BEGIN, END = "# >>> fitted", "# <<< fitted"
-
-
-def default_data_dir() -> Path:
-    """Where the real data sets live when `--data` is not given."""
-    env = os.environ.get("BOTDRILL_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def calibrate(data_dir: Path) -> dict[str, Any]:

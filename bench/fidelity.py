@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _fidelity_disfluency, _fidelity_typos
-from .calibrate_disfluency import default_data_dir
+from ._data import default_data_dir
 
 
 def _line(name: str, value: float, target: float | None) -> str:
