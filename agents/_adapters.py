@@ -18,6 +18,7 @@ import contextlib
 import importlib
 import inspect
 import json
+import numbers
 import os
 import re
 import sys
@@ -79,14 +80,14 @@ class BatchAssistant(Protocol):
         """Drop the state kept for a finished conversation."""
 
 
-_REPLY_KEYS = {"text", "intent", "slots", "handoff"}
+_REPLY_KEYS = {"text", "intent", "slots", "handoff", "confidence", "escalated_by"}
 
 
 def coerce_reply(value: object) -> Reply:
     """Turn what a target returned into a `Reply`.
 
-    Accepts a string, a `Reply`, or a dict with `text` and optionally `intent`, `slots` and `handoff`
-    (other keys are kept under `raw`).
+    Accepts a string, a `Reply`, or a dict with `text` and optionally `intent`, `slots`, `handoff`,
+    `confidence` (a number from 0 to 1) and `escalated_by` (other keys are kept under `raw`).
 
     Raises:
         AssistantProtocolError: anything else, with what was wrong.
@@ -104,12 +105,17 @@ def coerce_reply(value: object) -> Reply:
         slots = value.get("slots")
         if isinstance(slots, dict):
             slots = {str(k): str(v) for k, v in slots.items() if v is not None}
+        confidence = value.get("confidence")
+        if isinstance(confidence, numbers.Real) and not isinstance(confidence, bool):
+            confidence = float(confidence)  # numpy and torch scalars are numbers too
         try:
             return Reply(
                 text=value["text"],
                 intent=value.get("intent"),
                 slots=slots,
                 handoff=value.get("handoff"),
+                confidence=confidence,
+                escalated_by=value.get("escalated_by"),
                 raw=extra or None,
             )
         except ValidationError as exc:
@@ -256,7 +262,10 @@ _SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
 def load_target(spec: str) -> Assistant | BatchAssistant:
-    """Load the assistant under test from `module:attr` (or `reference` for the built-in bot).
+    """Load the assistant under test from `module:attr`, or a built-in bot.
+
+    The built-in bots: `reference`, and `reference-bare`, the same bot without escalation rules of its
+    own (it never hands off), to drill escalation policies wrapped around it.
 
     The module is imported from the current directory first, as `python -m` would. Nothing is evaluated:
     `attr` is a dotted attribute path, looked up with `getattr`.
@@ -265,10 +274,10 @@ def load_target(spec: str) -> Assistant | BatchAssistant:
         TargetError: the spec is malformed, the module cannot be imported, the attribute is missing, or the
             object cannot be talked to; the message says what was tried.
     """
-    if spec == "reference":
+    if spec in ("reference", "reference-bare"):
         from ._reference import ReferenceAssistant
 
-        return ReferenceAssistant()
+        return ReferenceAssistant(escalation=spec == "reference")
     if not _SPEC.match(spec):
         raise TargetError(f"target {spec!r} is not of the form 'module:attribute' (e.g. 'mybot:respond')")
     module_name, attr_path = spec.split(":", 1)

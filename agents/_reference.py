@@ -11,6 +11,10 @@ intents.
 It serves a whole cohort of dialogues in one call (`respond_batch`), so the classifier runs once per turn
 for every live dialogue instead of once per message (scikit-learn's per-call overhead dominates short
 texts).
+
+Built with `escalation=False` it is the "bare" bot (`reference-bare`): the same classifier, slot filler and
+forms with no escalation rules of its own, so it never hands off. It is what an escalation policy from
+`botdrill.policies` is wrapped around, to compare policies on one bot whose only difference is the policy.
 """
 
 from __future__ import annotations
@@ -62,6 +66,15 @@ class _Thread:
 class ReferenceAssistant:
     """The built-in banking bot (see the module docstring).
 
+    Every reply exposes `confidence`, the classifier's probability for the intent it guessed, when the
+    message was routed (a new request); it is `None` when the message was read as a slot value, an answer
+    to a confirmation or a request for a person, where the guess decided nothing.
+
+    Args:
+        escalation: `False` gives the bare bot: an explicit request for a person is politely declined,
+            critical intents are served to completion once their details are collected, and low confidence
+            and repeated re-asks keep it trying. Its `name` is then `reference-bare`.
+
     Example:
         >>> bot = ReferenceAssistant()
         >>> reply = bot.respond_batch([("t1", [{"role": "user", "content": "my card was stolen"}])])[0]
@@ -73,7 +86,10 @@ class ReferenceAssistant:
     modelled_latency = True
     """Its real latency is an artefact of batching, so the simulated clock models a typical bot's."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, escalation: bool = True) -> None:
+        self._escalation = escalation
+        if not escalation:
+            self.name = "reference-bare"
         self._config: dict[str, Any] = load_data("reference_dialogue.yaml")
         training: dict[str, list[str]] = load_data("reference_training.yaml")["intents"]
         texts = [t for examples in training.values() for t in examples]
@@ -138,12 +154,18 @@ class ReferenceAssistant:
     def _turn(self, thread_id: str, messages: list[Message], text: str, guess: tuple[str, float]) -> Reply:
         return self._decide(self._thread(thread_id, messages), text, guess)
 
-    def _reply(self, state: _Thread, text: str, *, handoff: bool = False) -> Reply:
-        return Reply(text=text, intent=state.intent, slots=dict(state.slots), handoff=handoff)
+    def _reply(
+        self, state: _Thread, text: str, *, handoff: bool = False, confidence: float | None = None
+    ) -> Reply:
+        return Reply(
+            text=text, intent=state.intent, slots=dict(state.slots), handoff=handoff, confidence=confidence
+        )
 
     def _decide(self, state: _Thread, text: str, guess: tuple[str, float]) -> Reply:
         cfg = self._config
         if _HUMAN.search(text):
+            if not self._escalation:
+                return self._reply(state, cfg["handoff_declined"])
             return self._reply(state, cfg["handoff"]["explicit_request"], handoff=True)
         intent, confidence = guess
         confident = confidence >= cfg["confidence_threshold"]
@@ -158,19 +180,21 @@ class ReferenceAssistant:
         if state.intent is None or state.done or switch:
             if not confident:
                 state.low_confidence += 1
-                if state.low_confidence >= cfg["low_confidence_handoff_after"]:
-                    return self._reply(state, cfg["handoff"]["low_confidence"], handoff=True)
-                return self._reply(state, state.rng.choice(cfg["not_understood"]))
+                if self._escalation and state.low_confidence >= cfg["low_confidence_handoff_after"]:
+                    return self._reply(
+                        state, cfg["handoff"]["low_confidence"], handoff=True, confidence=confidence
+                    )
+                return self._reply(state, state.rng.choice(cfg["not_understood"]), confidence=confidence)
             if intent == _OUT_OF_SCOPE:
                 if state.done:
-                    return self._reply(state, cfg["goodbye"])
-                return self._reply(state, cfg["out_of_scope"])
+                    return self._reply(state, cfg["goodbye"], confidence=confidence)
+                return self._reply(state, cfg["out_of_scope"], confidence=confidence)
             if intent != state.intent:
                 state.intent, state.slots, state.awaiting, state.done = intent, {}, None, False
                 state.asks.clear()
             state.low_confidence = 0
             self._fill(state, text, awaited=None)
-            return self._next(state)
+            return self._next(state, confidence=confidence)
         if state.awaiting == "confirm":
             if _AFFIRM.search(text) and not _NEGATE.search(text):
                 return self._complete(state)
@@ -200,25 +224,31 @@ class ReferenceAssistant:
                 changed = True
         return changed
 
-    def _next(self, state: _Thread) -> Reply:
+    def _next(self, state: _Thread, *, confidence: float | None = None) -> Reply:
         cfg = self._config
         assert state.intent is not None
         missing = [s for s in self._needed(state.intent) if s not in state.slots]
         if missing:
             slot = missing[0]
             state.asks[slot] = state.asks.get(slot, 0) + 1
-            if state.asks[slot] > cfg["reask_handoff_after"]:
-                return self._reply(state, cfg["handoff"]["repeated_failure"], handoff=True)
+            if self._escalation and state.asks[slot] > cfg["reask_handoff_after"]:
+                return self._reply(
+                    state, cfg["handoff"]["repeated_failure"], handoff=True, confidence=confidence
+                )
             state.awaiting = slot
-            return self._reply(state, state.rng.choice(cfg["prompts"][slot]))
+            return self._reply(state, state.rng.choice(cfg["prompts"][slot]), confidence=confidence)
         if state.intent in cfg["escalate_intents"]:
+            if not self._escalation:  # the bare bot serves a critical intent itself, without a summary
+                return self._complete(state, confidence=confidence)
             state.awaiting = None
-            return self._reply(state, cfg["handoff"]["critical"][state.intent], handoff=True)
+            return self._reply(
+                state, cfg["handoff"]["critical"][state.intent], handoff=True, confidence=confidence
+            )
         if state.slots and state.awaiting != "confirm":
             state.awaiting = "confirm"
             summary = self._summary(state)
-            return self._reply(state, cfg["confirm"].format_map({"summary": summary}))
-        return self._complete(state)
+            return self._reply(state, cfg["confirm"].format_map({"summary": summary}), confidence=confidence)
+        return self._complete(state, confidence=confidence)
 
     def _summary(self, state: _Thread) -> str:
         names = {
@@ -233,10 +263,12 @@ class ReferenceAssistant:
         }
         return ", ".join(names.get(slot, slot + " {}").format(value) for slot, value in state.slots.items())
 
-    def _complete(self, state: _Thread) -> Reply:
+    def _complete(self, state: _Thread, *, confidence: float | None = None) -> Reply:
         assert state.intent is not None
         state.awaiting = None
         state.done = True
-        template: str = self._config["completed"][state.intent]
+        critical = state.intent in self._config["escalate_intents"]  # reached by the bare bot only
+        templates = self._config["completed_without_handoff" if critical else "completed"]
+        template: str = templates[state.intent]
         text = re.sub(r"\{(\w+)\}", lambda m: state.slots.get(m.group(1), "your account"), template)
-        return self._reply(state, text)
+        return self._reply(state, text, confidence=confidence)

@@ -64,8 +64,8 @@ def test_coerce_dict_with_labels() -> None:
 
 
 def test_coerce_dict_extra_keys_go_to_raw() -> None:
-    reply = coerce_reply({"text": "hi", "confidence": 0.4, "trace": ["a", "b"]})
-    assert reply.raw == {"confidence": 0.4, "trace": ["a", "b"]}
+    reply = coerce_reply({"text": "hi", "score": 0.4, "trace": ["a", "b"]})
+    assert reply.raw == {"score": 0.4, "trace": ["a", "b"]}
     assert reply.intent is None and reply.slots is None and reply.handoff is None
 
 

@@ -369,3 +369,40 @@ def test_extract_values_normalise(pack: Pack) -> None:
     for slot, text, canonical in cases:
         surface = extract(slot, text, awaited=True, gazetteer=GAZETTEER)
         assert normalize_value(pack.slot(slot), surface, pack) == canonical
+
+
+# -- confidence -------------------------------------------------------------------------------------
+
+
+def test_routed_replies_expose_the_classifier_probability(bot: ReferenceAssistant, thread_id: str) -> None:
+    text = "I want to send money"
+    [(intent, probability)] = bot.classify([text])
+    reply = Chat(bot, thread_id).say(text)
+    assert reply.intent == intent == "transfer_money"
+    assert reply.confidence == probability
+    assert 0.0 < probability <= 1.0
+
+
+def test_unsure_replies_expose_the_low_probability(bot: ReferenceAssistant, thread_id: str) -> None:
+    [(_, probability)] = bot.classify(["blorp zzz"])
+    reply = Chat(bot, thread_id).say("blorp zzz")
+    assert reply.intent is None
+    assert reply.confidence == probability < _CONFIG["confidence_threshold"]
+
+
+def test_confidence_is_none_where_the_message_was_not_routed(bot: ReferenceAssistant, thread_id: str) -> None:
+    # A slot value, an answer to a confirmation or a request for a person is not classified into an intent.
+    chat = Chat(bot, thread_id)
+    routed = [chat.say(t) for t in ["I want to send money", "£50", "my landlord", "yes"]]
+    assert routed[0].confidence is not None
+    assert [r.confidence for r in routed[1:]] == [None, None, None]
+    human = Chat(bot, f"{thread_id}-human").say("get me a human")
+    assert (human.handoff, human.confidence) == (True, None)
+
+
+def test_critical_switch_mid_task_exposes_its_confidence(bot: ReferenceAssistant, thread_id: str) -> None:
+    chat = Chat(bot, thread_id)
+    chat.say("I want to send money")
+    reply = chat.say("My account's been hacked.")
+    assert reply.intent == "account_takeover" and reply.handoff is True
+    assert reply.confidence is not None and reply.confidence >= _CONFIG["switch_threshold"]
