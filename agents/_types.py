@@ -63,6 +63,9 @@ class UserTurn(BaseModel):
     """Gold slot values said in this message, with character spans into `text`."""
     noise: list[tuple[str, int]] = Field(default_factory=list)
     """Dialogue-level perturbations that shaped this message, with their intensities."""
+    retracted: list[GoldSlot] = Field(default_factory=list)
+    """Slot values said by mistake and corrected in the next message (their `value` is the wrong one):
+    where the text says something the gold labels do not."""
 
     @property
     def ends_dialogue(self) -> bool:
@@ -87,5 +90,11 @@ class Reply(BaseModel):
     """Slot values the assistant captured so far, if it exposes them."""
     handoff: bool | None = None
     """Whether the assistant handed the conversation to a person, if it says so."""
+    confidence: float | None = Field(default=None, ge=0, le=1, strict=True)
+    """The assistant's confidence in its routed intent, 0 to 1, if it exposes one: what a confidence rule
+    of an escalation policy reads (a bool or a numeric string is refused, not guessed at)."""
+    escalated_by: str | None = None
+    """The escalation-policy rule that handed the conversation over, when a policy wrapper did
+    (`None`: the assistant itself did, or nobody did), so a policy's hand-offs can be told from the bot's."""
     raw: Any = None
     """Anything else the assistant returned, kept for debugging (stored as JSON when possible)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botdrill.scenarios import (
+    Complexity,
     Pack,
     Persona,
     Scenario,
@@ -68,6 +69,21 @@ class Agenda:
     """Further times the user will stay vague when asked what the problem is."""
     interjections: int = 0
     """Messages sent while waiting for a reply."""
+    pivoted: bool = False
+    """`turn_into`: whether the user has turned from its first request to its goal."""
+    mistakes_left: dict[str, str] = field(default_factory=dict)
+    """`correction`: slots the user will get wrong the first time it says them, with the wrong value."""
+    correction_due: str | None = None
+    """`correction`: the slot whose wrong value the user has said and will correct in its next message."""
+
+    @property
+    def intent(self) -> str:
+        """The intent the user is pursuing now: the first request of a `turn_into` dialogue until it
+        turns, the goal otherwise."""
+        goal = self.scenario.goal
+        if goal.opens_with and not self.pivoted:
+            return goal.opens_with
+        return goal.intent
 
     @property
     def persona(self) -> Persona:
@@ -81,12 +97,14 @@ class Agenda:
         """Everything `restore` needs to take back what the user did since: fields and random streams."""
         snapshot = copy.copy(self)
         snapshot.given = dict(self.given)
+        snapshot.mistakes_left = dict(self.mistakes_left)
         return AgendaState(snapshot, self.rng.getstate(), self.noise_rng.getstate())
 
     def restore(self, state: AgendaState) -> None:
         """Back to the saved state, as if the user had never composed what came after."""
         self.__dict__.update(state.fields.__dict__)
         self.given = dict(state.fields.given)
+        self.mistakes_left = dict(state.fields.mistakes_left)
         self.rng.setstate(state.rng)
         self.noise_rng.setstate(state.noise_rng)
 
@@ -111,6 +129,10 @@ class _Builder:
     def __init__(self) -> None:
         self.text = ""
         self.slots: list[GoldSlot] = []
+        self.retracted: list[GoldSlot] = []
+        """Values said by mistake (`correction` dialogues): where they are, never gold."""
+        self.wrong: dict[str, str] = {}
+        """Slot name to a wrong canonical value: a value equal to it goes to `retracted`."""
 
     def add(self, template: str, values: dict[str, tuple[str, str]], value_slot: str | None = None) -> None:
         """Append `template` as a new sentence.
@@ -128,7 +150,8 @@ class _Builder:
             canonical, surface = values[slot]
             start = len(self.text)
             self.text += surface
-            self.slots.append(GoldSlot(slot=slot, value=canonical, start=start, end=len(self.text)))
+            span = GoldSlot(slot=slot, value=canonical, start=start, end=len(self.text))
+            (self.retracted if self.wrong.get(slot) == canonical else self.slots).append(span)
 
 
 class AgendaUser:
@@ -170,6 +193,7 @@ class AgendaUser:
             # Seeding a stream costs more than a short turn; a user without noise never draws from it.
             noise_rng=dialogue_rng(scenario.seed, scenario.index, "user-noise") if noise else _QUIET,
             vague_left=max(0, noise.get("vague_opening", 0) - 1),
+            mistakes_left=dict(scenario.goal.mistaken),
         )
 
     def next_turn(self, agenda: Agenda, assistant_text: str | None) -> UserTurn:
@@ -178,6 +202,10 @@ class AgendaUser:
         if assistant_text is None:
             return self._opening(agenda)
         agenda.replies += 1
+        if agenda.correction_due is not None:
+            return self._correct_own_mistake(agenda)
+        if not agenda.pivoted and agenda.scenario.goal.opens_with:
+            return self._pivot(agenda)
         kind, slot = self._read(agenda, assistant_text)
         if kind == "done":
             return self._say(agenda, ["goodbye"], self.pack.lexicon.goodbye)
@@ -238,7 +266,7 @@ class AgendaUser:
         if not noise:
             return None
         if (level := noise.get("abandon")) and agenda.replies >= 4 - level:
-            turn = UserTurn(text="", intent=agenda.scenario.goal.intent, acts=["abandon"])
+            turn = UserTurn(text="", intent=agenda.intent, acts=["abandon"])
             turn.noise.append(("abandon", level))
             return turn
         if agenda.returning:
@@ -246,7 +274,7 @@ class AgendaUser:
             agenda.stated_intent = True
             builder = _Builder()
             builder.add(agenda.noise_rng.choice(self.pack.lexicon.topic_returns), {})
-            builder.add(agenda.rng.choice(self.pack.intent(agenda.scenario.goal.intent).restatements), {})
+            builder.add(agenda.rng.choice(self.pack.intent(agenda.intent).restatements), {})
             turn = self._finish(agenda, builder, ["return", "restate"])
             turn.noise.append(("topic_switch", noise["topic_switch"]))
             return turn
@@ -258,7 +286,7 @@ class AgendaUser:
         return None
 
     def _switch_topic(self, agenda: Agenda, level: int) -> UserTurn | None:
-        own = agenda.scenario.goal.intent
+        own = agenda.intent
         options = [
             (i.name, o)
             for i in self.pack.intents
@@ -295,7 +323,7 @@ class AgendaUser:
         return turn
 
     def _vague(self, agenda: Agenda) -> UserTurn:
-        intent = self.pack.intent(agenda.scenario.goal.intent)
+        intent = self.pack.intent(agenda.intent)
         builder = _Builder()
         builder.add(agenda.noise_rng.choice(intent.vague_openings or intent.restatements), {})
         turn = self._finish(agenda, builder, ["vague_intent"])
@@ -325,28 +353,43 @@ class AgendaUser:
     def _pending(self, agenda: Agenda) -> list[str]:
         return [s for s in agenda.scenario.goal.slots if s not in agenda.given]
 
-    def _values(self, agenda: Agenda, names: list[str]) -> dict[str, tuple[str, str]]:
+    def _values(
+        self, agenda: Agenda, names: list[str], builder: _Builder | None = None
+    ) -> dict[str, tuple[str, str]]:
+        """Canonical and spoken values of `names`; with a `builder`, a slot the user is to get wrong is
+        said wrong once (and its span kept apart from the gold ones)."""
         goal = agenda.scenario.goal.slots
-        return {n: (goal[n], render_value(self.pack.slot(n), goal[n], self.pack, agenda.rng)) for n in names}
+        out = {}
+        for n in names:
+            value = goal[n]
+            if builder is not None and n in agenda.mistakes_left:
+                value = agenda.mistakes_left.pop(n)
+                builder.wrong[n] = value
+                agenda.correction_due = n
+            out[n] = (value, render_value(self.pack.slot(n), value, self.pack, agenda.rng))
+        return out
 
     def _opening(self, agenda: Agenda) -> UserTurn:
-        persona, intent = agenda.persona, self.pack.intent(agenda.scenario.goal.intent)
+        persona, intent = agenda.persona, self.pack.intent(agenda.intent)
         builder = _Builder()
         if agenda.rng.random() < agenda.behaviour.greets:
             greeting = agenda.rng.choice(self.pack.lexicon.greetings.get(persona.formality, [""]) or [""])
             if greeting:
                 builder.add(greeting, {})
+        complexity = agenda.scenario.goal.complexity
+        if complexity is Complexity.TURN_INTO:
+            builder.add(agenda.rng.choice(intent.plain_openings), {})
+            agenda.stated_intent = True
+            return self._finish(agenda, builder, ["inform_intent"])
+        if complexity is Complexity.TWO_INTENTS:
+            return self._two_intents(agenda, builder)
         acts: list[DialogueAct]
         forced = "vague_opening" in agenda.noise and bool(intent.vague_openings)
         if intent.vague_openings and (agenda.rng.random() < agenda.behaviour.vagueness or forced):
             builder.add(agenda.rng.choice(intent.vague_openings), {})
             acts = ["vague_intent"]
         else:
-            template = agenda.rng.choice(intent.openings)
-            used = _PLACEHOLDER.findall(template)
-            builder.add(template, self._values(agenda, used))
-            agenda.given.update({n: agenda.scenario.goal.slots[n] for n in used})
-            agenda.stated_intent = True
+            self._add_opening(agenda, builder, intent.openings)
             acts = ["inform_intent"]
             for name in self._pending(agenda):
                 if agenda.rng.random() < agenda.behaviour.volunteers:
@@ -358,15 +401,59 @@ class AgendaUser:
             turn.noise.append(("vague_opening", agenda.noise["vague_opening"]))
         return turn
 
-    def _state_intent(self, agenda: Agenda) -> UserTurn:
-        intent = self.pack.intent(agenda.scenario.goal.intent)
-        builder = _Builder()
-        template = agenda.rng.choice(intent.openings)
+    def _add_opening(self, agenda: Agenda, builder: _Builder, openings: list[str], lead: str = "") -> None:
+        """One of the goal's openings (after `lead`), with the values its placeholders volunteer."""
+        template = agenda.rng.choice(openings)
         used = _PLACEHOLDER.findall(template)
-        builder.add(template, self._values(agenda, used))
-        agenda.given.update({n: agenda.scenario.goal.slots[n] for n in used})
+        if lead:
+            template = f"{lead} {_lower_first(template)}"
+        values = self._values(agenda, used, builder)
+        builder.add(template, values)
+        agenda.given.update({n: values[n][0] for n in used})
         agenda.stated_intent = True
-        return self._finish(agenda, builder, ["inform_intent", "inform"] if used else ["inform_intent"])
+
+    def _state_intent(self, agenda: Agenda) -> UserTurn:
+        intent = self.pack.intent(agenda.intent)
+        builder = _Builder()
+        self._add_opening(agenda, builder, intent.openings)
+        acts: list[DialogueAct] = ["inform_intent", "inform"] if builder.slots else ["inform_intent"]
+        return self._finish(agenda, builder, acts)
+
+    def _two_intents(self, agenda: Agenda, builder: _Builder) -> UserTurn:
+        """Two requests in one message: the goal's and, before or after it, an everyday one."""
+        goal = agenda.scenario.goal
+        assert goal.also is not None
+        other = agenda.rng.choice(self.pack.intent(goal.also).plain_openings)
+        lead = agenda.rng.choice(self.pack.lexicon.also_leads)
+        openings = self.pack.intent(goal.intent).openings
+        if goal.also_first:
+            builder.add(other, {})
+            self._add_opening(agenda, builder, openings, lead)
+        else:
+            self._add_opening(agenda, builder, openings)
+            builder.add(f"{lead} {_lower_first(other)}", {})
+        acts: list[DialogueAct] = ["inform_intent", "inform"] if builder.slots else ["inform_intent"]
+        return self._finish(agenda, builder, acts)
+
+    def _pivot(self, agenda: Agenda) -> UserTurn:
+        """`turn_into`: the user drops its first request for the real, critical problem."""
+        agenda.pivoted = True
+        builder = _Builder()
+        builder.add(agenda.rng.choice(self.pack.lexicon.pivots), {})
+        self._add_opening(agenda, builder, self.pack.intent(agenda.intent).openings)
+        acts: list[DialogueAct] = ["inform_intent", "inform"] if builder.slots else ["inform_intent"]
+        return self._finish(agenda, builder, acts)
+
+    def _correct_own_mistake(self, agenda: Agenda) -> UserTurn:
+        """`correction`: the user takes back the wrong value it gave in its last message."""
+        name = agenda.correction_due
+        assert name is not None
+        agenda.correction_due = None
+        agenda.given[name] = agenda.scenario.goal.slots[name]
+        builder = _Builder()
+        template = agenda.rng.choice(self.pack.lexicon.corrections)
+        builder.add(template, self._values(agenda, [name]), value_slot=name)
+        return self._finish(agenda, builder, ["correct", "inform"])
 
     def _add_answer(self, agenda: Agenda, builder: _Builder, name: str) -> None:
         slot = self.pack.slot(name)
@@ -375,9 +462,9 @@ class AgendaUser:
             template = "{value}"
         else:
             template = agenda.rng.choice(answers)
-        values = self._values(agenda, [name])
+        values = self._values(agenda, [name], builder)
         builder.add(template, values, value_slot=name)
-        agenda.given[name] = agenda.scenario.goal.slots[name]
+        agenda.given[name] = values[name][0]
 
     def _answer_only(self, agenda: Agenda, name: str) -> UserTurn:
         builder = _Builder()
@@ -404,7 +491,7 @@ class AgendaUser:
         return self._say(agenda, ["affirm"], self.pack.lexicon.affirm)
 
     def _restate(self, agenda: Agenda, *, dont_know: bool) -> UserTurn:
-        intent = self.pack.intent(agenda.scenario.goal.intent)
+        intent = self.pack.intent(agenda.intent)
         builder = _Builder()
         acts: list[DialogueAct] = []
         if dont_know:
@@ -440,4 +527,13 @@ class AgendaUser:
             lowered = text.lower()
             if len(lowered) == len(text):  # keeps every span valid
                 text = lowered
-        return UserTurn(text=text, intent=agenda.scenario.goal.intent, acts=acts, slots=builder.slots)
+        return UserTurn(
+            text=text, intent=agenda.intent, acts=acts, slots=builder.slots, retracted=builder.retracted
+        )
+
+
+def _lower_first(text: str) -> str:
+    """ "What's my balance?" after "and also": lower-case the first letter unless it starts a name or "I"."""
+    if text[:1].isupper() and text[1:2].islower():
+        return text[0].lower() + text[1:]
+    return text

@@ -33,12 +33,12 @@ Edges (attribute `kind`) and where each comes from:
 - `switches_to` intent -> intent: what a mid-dialogue topic switch of the user simulator can reach. The
   simulated user switches to any *other* intent that is not critical and has an opening without
   placeholders, so every intent gets an edge to each such intent.
-- `turns_into` intent -> intent: a non-critical intent into a critical one that needs a slot in common
-  (attribute `shared`, the shared slot names): while giving a transaction's amount for a payment question
-  a user may realise the payment is fraud. These are coverage targets, not something the simulator does.
+- `turns_into` intent -> intent: what a `turn_into` dialogue walks: it opens with a non-critical intent
+  that has an opening without placeholders and turns into a critical one mid-way (a balance question that
+  becomes a fraud report). Attribute `shared`: the slot names the two have in common.
 
-Reachability (for `unreachable_intent`) follows only `opens` and `switches_to`, the edges the simulator
-actually takes; `turns_into` is a question for coverage, not a way in.
+Reachability (for `unreachable_intent`) follows `opens`, `switches_to` and `turns_into`, the edges the
+simulator actually takes.
 
 Example:
     >>> from botdrill.scenarios import load_pack
@@ -208,11 +208,11 @@ class DomainGraph:
                 if name != intent.name:
                     g.add_edge(intent_node(intent.name), intent_node(name), kind="switches_to")
         for source in pack.intents:
-            if source.critical:
+            if not _switch_target(source):
                 continue
             for critical in pack.intents:
                 shared = sorted(set(source.slots) & set(critical.slots))
-                if critical.critical and shared:
+                if critical.critical:
                     g.add_edge(
                         intent_node(source.name), intent_node(critical.name), kind="turns_into", shared=shared
                     )
@@ -229,9 +229,11 @@ class DomainGraph:
         return [(str(u), str(v)) for u, v, data in self.graph.edges(data=True) if data.get("kind") == kind]
 
     def reachable_intents(self) -> set[str]:
-        """Intent names a dialogue can be in: reachable from `start` by `opens` and `switches_to` edges."""
+        """Intent names a dialogue can be in: reachable from `start` by `opens`, `switches_to` and
+        `turns_into` edges."""
         walk = nx.subgraph_view(
-            self.graph, filter_edge=lambda u, v: self.graph.edges[u, v]["kind"] in ("opens", "switches_to")
+            self.graph,
+            filter_edge=lambda u, v: self.graph.edges[u, v]["kind"] in ("opens", "switches_to", "turns_into"),
         )
         seen = {str(n) for n in nx.descendants(walk, START)}
         return {n.removeprefix("intent:") for n in seen if n.startswith("intent:")}

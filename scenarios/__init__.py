@@ -11,9 +11,12 @@ from ._errors import BotdrillError, ScenarioError
 from ._loader import builtin_packs, load_pack, pack_digest, parse_pack
 from ._models import (
     Channel,
+    Complexity,
+    CrisisTrigger,
     Emotion,
     Escalation,
     Expertise,
+    FailureTrigger,
     Formality,
     Goal,
     IntentSpec,
@@ -22,21 +25,35 @@ from ._models import (
     Patience,
     Persona,
     Proficiency,
+    RequestTrigger,
     Scenario,
     SlotSpec,
     SlotType,
+    Triggers,
     Verbosity,
 )
-from ._sampler import dialogue_rng, sample_scenario, sample_scenarios
+from ._sampler import (
+    DEFAULT_COMPLEXITY,
+    QuotaError,
+    Quotas,
+    Sampler,
+    dialogue_rng,
+    sample_scenario,
+    sample_scenarios,
+)
 from ._schema import pack_schema, schema_text
 from ._values import generate_value, mentions, normalize_value, render_value
 
 __all__ = [
+    "DEFAULT_COMPLEXITY",
     "BotdrillError",
     "Channel",
+    "Complexity",
+    "CrisisTrigger",
     "Emotion",
     "Escalation",
     "Expertise",
+    "FailureTrigger",
     "Formality",
     "Goal",
     "IntentSpec",
@@ -45,10 +62,15 @@ __all__ = [
     "Patience",
     "Persona",
     "Proficiency",
+    "QuotaError",
+    "Quotas",
+    "RequestTrigger",
+    "Sampler",
     "Scenario",
     "ScenarioError",
     "SlotSpec",
     "SlotType",
+    "Triggers",
     "Verbosity",
     "builtin_packs",
     "dialogue_rng",

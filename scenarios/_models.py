@@ -277,6 +277,74 @@ class Lexicon(_Model):
         min_length=1,
     )
     """How a user comes back to the problem after a detour."""
+    pivots: list[str] = Field(
+        default_factory=lambda: [
+            "wait, actually, never mind that.",
+            "hang on, forget that.",
+            "actually, something more important:",
+            "oh no, wait.",
+            "sorry, scratch that.",
+        ],
+        min_length=1,
+    )
+    """How a user drops what it was asking when it realises the real problem is something else."""
+    also_leads: list[str] = Field(
+        default_factory=lambda: ["and also", "oh and", "plus", "and another thing,", "also,"],
+        min_length=1,
+    )
+    """How a user joins a second request to the first in one message."""
+
+
+class RequestTrigger(_Model):
+    """A user who asks for a person must get one."""
+
+    within_turns: int = Field(default=1, ge=1)
+    """Assistant turns allowed after the request before the hand-off is late."""
+
+
+class FailureTrigger(_Model):
+    """An assistant that keeps failing must hand over."""
+
+    after: int = Field(default=2, ge=1)
+    """Failed assistant replies (it did not understand, or said the same thing again) that make a hand-off
+    due."""
+    within_turns: int = Field(default=1, ge=1)
+    """Assistant turns allowed after the last of those failures."""
+
+
+class CrisisTrigger(_Model):
+    """A user in crisis must reach a person, whatever the request was about."""
+
+    cues: list[str] = Field(min_length=1)
+    """Lower-case phrases that, in what the user means to say, mark a crisis (matched on the user's words
+    before any perturbation, so a typo does not hide a crisis from the gold labels)."""
+    within_turns: int = Field(default=1, ge=1)
+    """Assistant turns allowed after the first crisis cue."""
+
+
+class Triggers(_Model):
+    """Situations that make a hand-off due whatever the intent; a trigger left out is not expected."""
+
+    request: RequestTrigger | None = None
+    """An explicit request for a person."""
+    repeated_failure: FailureTrigger | None = None
+    """Repeated failure of the assistant."""
+    crisis: CrisisTrigger | None = None
+    """Crisis cues in the user's words."""
+
+
+class Complexity(StrEnum):
+    """The shape of a dialogue, walked on the pack's domain graph."""
+
+    SIMPLE = "simple"
+    """One intent, stated and pursued."""
+    TURN_INTO = "turn_into"
+    """Starts as an everyday request and turns into a critical one mid-way (a balance check that becomes a
+    fraud report)."""
+    TWO_INTENTS = "two_intents"
+    """Two requests in the first message; the critical one, or else the first, is the goal."""
+    CORRECTION = "correction"
+    """The user gives a wrong slot value, then corrects it in its next message."""
 
 
 class Pack(_Model):
@@ -302,6 +370,8 @@ class Pack(_Model):
     """The users."""
     lexicon: Lexicon
     """Stock phrases and cues."""
+    triggers: Triggers = Field(default_factory=Triggers)
+    """Hand-offs due whatever the intent: on request, after repeated failure, on crisis cues."""
 
     @field_validator("slots", "intents", "personas")
     @classmethod
@@ -370,6 +440,25 @@ class Goal(_Model):
     """For `must`: assistant turns allowed before the hand-off is late."""
     critical: bool = False
     """Whether the intent is one of the pack's rare, critical ones."""
+    complexity: Complexity = Complexity.SIMPLE
+    """The dialogue's shape."""
+    opens_with: str | None = None
+    """`turn_into`: the everyday intent the user starts with, before turning to `intent`."""
+    also: str | None = None
+    """`two_intents`: the other intent said in the first message."""
+    also_first: bool = False
+    """`two_intents`: whether the other intent is said before the goal's."""
+    mistaken: dict[str, str] = Field(default_factory=dict)
+    """`correction`: slot name to the wrong canonical value the user says before correcting it."""
+
+    @property
+    def walk(self) -> list[str]:
+        """The intents in the order the user raises them."""
+        if self.opens_with:
+            return [self.opens_with, self.intent]
+        if self.also:
+            return [self.also, self.intent] if self.also_first else [self.intent, self.also]
+        return [self.intent]
 
 
 class Scenario(_Model):

@@ -451,7 +451,7 @@ def test_gold_spans_hold_under_every_perturbation(
             if turn.acts == ["switch_topic"]:
                 assert turn.intent != scenario.goal.intent
             else:
-                assert turn.intent == scenario.goal.intent
+                assert turn.intent in scenario.goal.walk
         assert not any(t.ends_dialogue for t in turns[:-1])
     assert seen > 0, f"{name} at {level} never showed"
 

@@ -24,7 +24,7 @@ from botdrill.agents._disfluency import (
     template_units,
 )
 from botdrill.agents._perturb import NoiseContext, Utterance, get_perturbation, perturbations
-from botdrill.scenarios import Pack, load_pack, mentions, normalize_value, sample_scenario
+from botdrill.scenarios import Complexity, Pack, Quotas, load_pack, mentions, normalize_value, sample_scenario
 
 NAMES = ("filler", "repetition", "restart", "self_correction", "disfluency")
 KINDS = {"filler", "repetition", "restart", "self_correction"}
@@ -40,6 +40,9 @@ def _utterance(turn: UserTurn) -> Utterance:
     return Utterance(text=turn.text, intent=turn.intent, acts=tuple(turn.acts), slots=tuple(turn.slots))
 
 
+SIMPLE = Quotas(complexity={Complexity.SIMPLE: 1.0})
+
+
 @cache
 def _banking_messages() -> tuple[Utterance, ...]:
     """Openings of sampled banking dialogues, and the user's answers when asked for each slot."""
@@ -47,7 +50,8 @@ def _banking_messages() -> tuple[Utterance, ...]:
     user = AgendaUser(pack)
     out = []
     for index in range(40):
-        agenda = user.start(sample_scenario(pack, 11, index))
+        # Simple dialogues: a correction dialogue's wrong value would make its next message a correction.
+        agenda = user.start(sample_scenario(pack, 11, index, quotas=SIMPLE))
         out.append(_utterance(user.next_turn(agenda, None)))
         for name in agenda.scenario.goal.slots:
             out.append(
@@ -112,6 +116,10 @@ def test_changes_the_text_and_records_edits(name: str, intensity: int) -> None:
     spec = get_perturbation(name)
     for seed, utt in enumerate(_banking_messages()[:12]):
         out = spec(utt, random.Random(seed), intensity, _ctx(_pack()))
+        bare_value = sum(s.end - s.start for s in utt.slots) == len(utt.text)
+        if name == "repetition" and bare_value:  # "300 pounds": nothing outside the value to repeat
+            assert out.text == utt.text
+            continue
         assert out.text != utt.text, (name, utt.text)
         assert out.edits
         _check_edits(out, name)
