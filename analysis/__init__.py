@@ -8,21 +8,27 @@
 from ._metrics import (
     EscalationScore,
     IntentSummary,
+    RunScores,
     confusion,
+    coverage,
     escalation_scores,
     failures,
     intent_summary,
     latest_run,
+    run_scores,
     run_summary,
 )
 
 __all__ = [
     "EscalationScore",
     "IntentSummary",
+    "RunScores",
     "confusion",
+    "coverage",
     "escalation_scores",
     "failures",
     "intent_summary",
     "latest_run",
+    "run_scores",
     "run_summary",
 ]

@@ -146,3 +146,55 @@ def escalation_scores(db: Database, run_id: str) -> list[EscalationScore]:
             [run_id],
         ).fetchall()
     return [EscalationScore(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class RunScores:
+    """One run's headline figures with its escalation policy (a row of the `run_scores` view)."""
+
+    run_id: str
+    policy: str
+    target: str
+    seed: int
+    pack: str
+    dialogues: int
+    success_rate: float
+    escalation_recall: float | None
+    """Share of dialogues that called for a hand-off (intent or trigger) and got one."""
+    on_time_rate: float | None
+    """Share of those handed over by their deadline."""
+    escalation_precision: float | None
+    """Share of hand-offs that were due, allowed, or asked for."""
+    over_escalation_rate: float | None
+    """Share of never-escalate dialogues, the user not asking, handed over anyway."""
+    policy_handoffs: int
+    """Hand-offs made by the policy rather than the assistant itself."""
+    mean_turns_to_handoff: float | None
+    mean_seconds_to_handoff: float | None
+
+
+def run_scores(db: Database, run_ids: list[str]) -> list[RunScores]:
+    """Headline figures of `run_ids`, in the order given (to compare policies or bots side by side)."""
+    with _open(db) as con:
+        rows = con.execute(
+            "select run_id, policy, target, seed, pack, dialogues, success_rate, escalation_recall, "
+            "on_time_rate, escalation_precision, over_escalation_rate, policy_handoffs, "
+            "mean_turns_to_handoff, mean_seconds_to_handoff from run_scores where list_contains(?, run_id)",
+            [run_ids],
+        ).fetchall()
+    by_id = {row[0]: RunScores(*row) for row in rows}
+    return [by_id[r] for r in run_ids if r in by_id]
+
+
+def coverage(db: Database, run_id: str, *, level: str | None = None) -> list[dict[str, Any]]:
+    """Rows of the `coverage` table for `run_id` (one `level` only, if given)."""
+    sql = "select * from coverage where run_id = ?"
+    params: list[Any] = [run_id]
+    if level is not None:
+        sql += " and level = ?"
+        params.append(level)
+    sql += " order by level, intent, complexity, persona, perturbation, edge_kind, edge_source, edge_target"
+    with _open(db) as con:
+        cursor = con.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from botdrill.scenarios import BotdrillError
+
+if TYPE_CHECKING:
+    from ._runner import RunConfig, RunResult
 
 app = typer.Typer(
     name="botdrill",
@@ -74,26 +79,59 @@ def run(
     run_id: Annotated[str | None, typer.Option(help="Run name; re-using one resumes it.")] = None,
     max_turns: Annotated[int, typer.Option(min=1, help="Assistant turns before a dialogue stops.")] = 12,
     timeout: Annotated[float, typer.Option(help="Seconds allowed per assistant reply.")] = 30.0,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Escalation policy around the assistant: none, critical, standard, cautious, a rule chain "
+            "(critical+failures:2+crisis+request+confidence:0.5) or a policy YAML file. Repeat it to run "
+            "the same scenarios under each policy and compare them."
+        ),
+    ] = None,
+    complexity: Annotated[
+        str,
+        typer.Option(
+            help="Shares of dialogue shapes: 'default', 'simple', or e.g. "
+            "simple:0.6,turn_into:0.2,two_intents:0.1,correction:0.1."
+        ),
+    ] = "default",
+    critical_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of scenarios for the critical intents.")
+    ] = 0.5,
+    intent_quota: Annotated[
+        str, typer.Option(help="Explicit intent shares, e.g. report_fraud:0.2,bereavement:0.1.")
+    ] = "",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Drill an assistant with simulated users and store every dialogue in DuckDB."""
     from pydantic import ValidationError
 
-    from ._runner import RunConfig, run_drill
+    from ._runner import RunConfig, new_run_id
 
+    policies = policy or ["none"]
+    if len(set(policies)) != len(policies):
+        raise _fail(BotdrillError(f"--policy names the same policy twice: {', '.join(policies)}"))
+    base = run_id or (new_run_id() if len(policies) > 1 else None)
+    configs = []
     try:
-        config = RunConfig(
-            pack=pack,
-            target=target,
-            db=db,
-            n=n,
-            perturb=perturb,
-            seed=seed,
-            concurrency=concurrency,
-            run_id=run_id,
-            max_turns=max_turns,
-            timeout=timeout,
-        )
+        for name in policies:
+            configs.append(
+                RunConfig(
+                    pack=pack,
+                    target=target,
+                    db=db,
+                    n=n,
+                    perturb=perturb,
+                    seed=seed,
+                    concurrency=concurrency,
+                    run_id=base if len(policies) == 1 else f"{base}-{_slug(name)}",
+                    max_turns=max_turns,
+                    timeout=timeout,
+                    policy=name,
+                    complexity=complexity,
+                    critical_share=critical_share,
+                    intent_quota=intent_quota,
+                )
+            )
     except ValidationError as exc:
         problem = exc.errors(include_url=False)[0]
         _err.print(
@@ -102,14 +140,54 @@ def run(
             soft_wrap=True,
         )
         raise typer.Exit(code=2) from None
+    from botdrill.policies import parse_policy
+
+    from ._runner import quotas_of
+
+    try:  # every policy and quota is checked before the first run starts
+        for config in configs:
+            parse_policy(config.policy)
+            quotas_of(config)
+    except BotdrillError as exc:
+        raise _fail(exc) from None
     if db.strip() == ":memory:":
         raise _fail(
             BotdrillError(
                 "--db :memory: would discard every dialogue when the command ends; give a file path"
             )
         )
+    results = [_drill(config, quiet=quiet) for config in configs]
+    if len(results) > 1:
+        _compare(results[0].db, [r.run_id for r in results])
+    first = results[0]
+    ids = " ".join(r.run_id for r in results)
+    _out.print(
+        Text(
+            f"Run{'s' if len(results) > 1 else ''} {ids} {'are' if len(results) > 1 else 'is'} in "
+            f"{first.db}. Next: botdrill sql "
+            f"\"select * from failures where run_id = '{first.run_id}' limit 20\""
+        ),
+        soft_wrap=True,
+    )
+
+
+def _slug(policy: str) -> str:
+    """A run-id suffix for a policy: a file's stem, or the spec with `+` and odd characters as `_`."""
+    from pathlib import Path
+
+    if policy.endswith((".yaml", ".yml")):
+        policy = Path(policy).stem
+    return re.sub(r"[^A-Za-z0-9_.:-]", "_", policy)[:30] or "policy"
+
+
+def _drill(config: RunConfig, *, quiet: bool) -> RunResult:
+    """One run with a progress bar and its summary table; errors exit with a message."""
+    from ._runner import run_drill
+
     progress = Progress(
-        TextColumn("[bold]drilling"),
+        TextColumn(
+            f"[bold]drilling[/] {escape(config.policy)}" if config.policy != "none" else "[bold]drilling"
+        ),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -143,13 +221,31 @@ def run(
         ),
         soft_wrap=True,
     )
-    _out.print(
-        Text(
-            f"Run {result.run_id} is in {result.db}. Next: botdrill sql "
-            f"\"select * from failures where run_id = '{result.run_id}' limit 20\""
-        ),
-        soft_wrap=True,
-    )
+    return result
+
+
+def _compare(db: str, run_ids: list[str]) -> None:
+    """Policies side by side: the `run_scores` view for the runs just made."""
+    from botdrill.analysis import run_scores
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    table = Table(title="escalation policies on the same scenarios", title_justify="left")
+    for name in ("policy", "run", "success", "esc. recall", "on time", "precision", "over-esc.", "by policy"):
+        table.add_column(name, justify="left" if name in ("policy", "run") else "right")
+    for row in run_scores(db, run_ids):
+        table.add_row(
+            Text(row.policy),
+            Text(row.run_id),
+            pct(row.success_rate),
+            pct(row.escalation_recall),
+            pct(row.on_time_rate),
+            pct(row.escalation_precision),
+            pct(row.over_escalation_rate),
+            str(row.policy_handoffs),
+        )
+    _out.print(table)
 
 
 @pack_app.command("check")

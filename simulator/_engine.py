@@ -48,6 +48,7 @@ from botdrill.agents._adapters import (
 from botdrill.agents._disfluency import STOPWORDS
 from botdrill.agents._judge import judge_handoff
 from botdrill.agents._user import AgendaState
+from botdrill.policies import EscalationSpec
 from botdrill.scenarios import Pack, Scenario, dialogue_rng
 
 from ._clock import DialogueClock, Sent
@@ -188,6 +189,7 @@ class Engine:
         timeout: seconds an assistant may take for one reply.
         modelled_latency: use a deterministic latency model for the simulated clock (for the built-in bot,
             whose real latency is a batch artefact) instead of the measured one.
+        policy: the name of the escalation policy wrapped around the assistant, stored on each dialogue.
     """
 
     pack: Pack
@@ -199,12 +201,22 @@ class Engine:
     max_turns: int = 12
     timeout: float = 30.0
     modelled_latency: bool = False
+    policy: str = "none"
     user: AgendaUser = field(init=False)
+    spec: EscalationSpec = field(init=False)
     _semaphore: asyncio.Semaphore | None = field(init=False, default=None)
     _distractors: tuple[str, ...] = field(init=False)
+    _crisis: re.Pattern[str] | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.user = AgendaUser(self.pack)
+        self.spec = EscalationSpec.from_pack(self.pack)
+        crisis = self.pack.triggers.crisis
+        self._crisis = (
+            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(c.lower()) for c in crisis.cues) + r")(?!\w)")
+            if crisis
+            else None
+        )
         # Words a restart or a correction may say by mistake: the pack's own content words and the values
         # of its choice slots (another shop, another payee).
         words = {
@@ -273,7 +285,26 @@ class Engine:
     def _realise(self, d: LiveDialogue, turn: UserTurn, *, whole: bool = False) -> list[Outgoing]:
         """The variant's text perturbations applied to a turn, and the messages it is sent as."""
         d.user_turns += 1
-        utt = Utterance(text=turn.text, intent=turn.intent, acts=tuple(turn.acts), slots=tuple(turn.slots))
+        # A value said by mistake is marked where it stands, so perturbations move the mark with the text.
+        mistakes = tuple(
+            Edit(
+                perturbation="correction",
+                kind="retracted_value",
+                start=r.start,
+                end=r.end,
+                before=d.scenario.goal.slots[r.slot],
+                after=turn.text[r.start : r.end],
+                intensity=0,
+            )
+            for r in turn.retracted
+        )
+        utt = Utterance(
+            text=turn.text, intent=turn.intent, acts=tuple(turn.acts), slots=tuple(turn.slots), edits=mistakes
+        )
+        # Crisis cues are read from what the user means to say, before any typo can hide them.
+        acts: tuple[str, ...] = utt.acts
+        if self._crisis is not None and self._crisis.search(turn.text.lower().replace("\u2019", "'")):
+            acts += ("crisis_cue",)
         chain = d.job.variant.text_chain
         if chain:
             scenario, n = d.scenario, d.user_turns
@@ -285,6 +316,15 @@ class Engine:
                     pack=self.pack, distractors=self._distractors, channel=scenario.persona.channel.value
                 ),
             )
+            if mistakes:  # a typo in a wrong value: the mark says what stands there now
+                text = utt.text
+                utt = replace(
+                    utt,
+                    edits=tuple(
+                        replace(e, after=text[e.start : e.end]) if e.perturbation == "correction" else e
+                        for e in utt.edits
+                    ),
+                )
         if whole:
             utt = replace(utt, breaks=())
         pieces = utt.messages()
@@ -306,7 +346,7 @@ class Engine:
                 Outgoing(
                     text=piece.text,
                     intent=utt.intent,
-                    acts=utt.acts,
+                    acts=acts,
                     slots=piece.slots,
                     edits=piece.edits + marks,
                     part=i,
@@ -469,10 +509,12 @@ class Engine:
             else:
                 latency = d.latency_ms / 1000
             at = d.clock.reply(latency, partial(self._interjection, d), partial(self._discard, d))
-            source: Literal["exposed", "judged"] = "exposed"
+            source: Literal["exposed", "judged", "policy"] = "exposed"
             handoff = reply.handoff
             if handoff is None:
                 handoff, source = judge_handoff(reply.text), "judged"
+            elif handoff and reply.escalated_by:
+                source = "policy"
             d.turns.append(
                 TurnRecord(
                     turn_idx=len(d.turns),
@@ -483,6 +525,8 @@ class Engine:
                     slots=reply.slots,
                     handoff=handoff,
                     handoff_source=source if handoff else None,
+                    escalated_by=reply.escalated_by if handoff else None,
+                    confidence=reply.confidence,
                     raw=describe_raw(reply.raw),
                     latency_ms=d.latency_ms,
                 )
@@ -516,6 +560,8 @@ class Engine:
             end_reason=d.end_reason,
             error=d.error,
             user_requested_human=d.requested_human,
+            spec=self.spec,
+            policy=self.policy,
         )
         forget = getattr(self.assistant, "forget", None)
         if forget is not None:

@@ -70,8 +70,13 @@ class TurnRecord(BaseModel):
     """Assistant turns: the slots it exposed, if any."""
     handoff: bool | None = None
     """Assistant turns: whether it handed off (exposed or judged)."""
-    handoff_source: Literal["exposed", "judged"] | None = None
-    """Assistant turns: where `handoff` came from: the bot's own flag, or a judge of its words."""
+    handoff_source: Literal["exposed", "judged", "policy"] | None = None
+    """Assistant turns: where `handoff` came from: the bot's own flag, a judge of its words, or the
+    escalation policy wrapped around the bot."""
+    escalated_by: str | None = None
+    """Assistant turns: the policy rule that handed over (`critical`, `crisis`, ...), if a policy did."""
+    confidence: float | None = None
+    """Assistant turns: the confidence the bot exposed in its routed intent, if any."""
     raw: str | None = None
     """Assistant turns: anything else the assistant returned, as JSON text (its repr if not JSON)."""
     latency_ms: float | None = None
@@ -118,6 +123,10 @@ class DialogueRecord(BaseModel):
     seed: int
     """The dialogue's own seed."""
     persona: str
+    complexity: str
+    """`simple`, `turn_into`, `two_intents` or `correction` (see `botdrill.scenarios.Complexity`)."""
+    walk: list[str]
+    """The intents in the order the user raised them (two for `turn_into` and `two_intents`)."""
     gold_intent: str
     critical: bool
     gold_slots: dict[str, str]
@@ -126,12 +135,22 @@ class DialogueRecord(BaseModel):
     routing_source: Literal["exposed", "none"]
     misrouted: bool
     expected_escalation: Literal["must", "never", "may"]
+    """What the dialogue called for: `must` when the intent or a trigger made a hand-off due."""
     escalation_within: int | None
+    """The intent's own window in assistant turns (from the pack)."""
+    escalation_trigger: Literal["intent", "request", "failure", "crisis"] | None
+    """For `must`: the reason with the earliest deadline."""
+    escalation_deadline: int | None
+    """For `must`: the assistant turn by which the hand-off had to come."""
     escalated: bool
     escalation_turn: int | None
     """1-based assistant turn of the hand-off."""
-    escalation_source: Literal["exposed", "judged"] | None
-    """Whether the hand-off was exposed by the bot or inferred from its words."""
+    escalation_source: Literal["exposed", "judged", "policy"] | None
+    """Whether the hand-off was exposed by the bot, inferred from its words, or made by the policy."""
+    escalated_by: str | None
+    """The policy rule that handed over, when the policy did."""
+    policy: str
+    """The escalation policy wrapped around the assistant (`none` for the bare assistant)."""
     user_requested_human: bool
     outcome: Outcome
     success: bool

@@ -21,8 +21,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from botdrill.agents._adapters import Assistant, BatchAssistant, load_target
-from botdrill.scenarios import BotdrillError, Pack, load_pack, pack_digest, sample_scenario
+from botdrill.policies import parse_policy, wrap_with_policy
+from botdrill.scenarios import BotdrillError, Quotas, Sampler, load_pack, pack_digest
 
+from ._coverage import coverage_rows
 from ._engine import Engine, Finished
 from ._graph import build_graph, step_budget
 from ._store import Store
@@ -54,7 +56,15 @@ class RunConfig(BaseModel):
     timeout: float = Field(default=30.0, gt=0)
     """Seconds an assistant may take for one reply before it counts as a timeout."""
     critical_share: float = Field(default=0.5, ge=0, le=1)
-    """Share of dialogues drawn from the pack's critical intents."""
+    """Share of scenarios for the pack's critical intents, split equally among them."""
+    intent_quota: str = ""
+    """Explicit shares for named intents, `NAME:SHARE,...` (the rest is shared as usual)."""
+    complexity: str = "default"
+    """Shares of dialogue shapes: `default`, `simple`, or `simple:0.6,turn_into:0.2,two_intents:0.1,
+    correction:0.1`."""
+    policy: str = "none"
+    """Escalation policy wrapped around the assistant: a built-in name (`none`, `critical`, `standard`,
+    `cautious`), a chain of rules (`critical+failures:2+crisis`), or a policy YAML file."""
     run_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
     """Name of the run; re-using one resumes it. Generated when not given."""
     loop: Literal["graph", "plain"] = "graph"
@@ -72,6 +82,11 @@ class RunResult:
     skipped: int
     """Dialogues already stored by an earlier call with the same run id."""
     seconds: float
+
+
+SAMPLER = 2
+"""Version of the way scenarios are drawn, stored on each run: 2 is the stratified plan with quotas. A run
+drawn another way cannot grow, since its next scenarios would come from a different sequence."""
 
 
 class RunMismatchError(BotdrillError):
@@ -104,7 +119,7 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def _check_resumable(existing: dict[str, Any], config: RunConfig, digest: str) -> None:
+def _check_resumable(existing: dict[str, Any], config: RunConfig, digest: str, *, grows: bool) -> None:
     """Refuse to resume a stored run with options that would not reproduce its dialogues."""
     stored_config = json.loads(existing["config"])
     pairs = {
@@ -114,8 +129,16 @@ def _check_resumable(existing: dict[str, Any], config: RunConfig, digest: str) -
         "max_turns": (existing["max_turns"], config.max_turns),
         "critical_share": (stored_config.get("critical_share"), config.critical_share),
         "perturb": (stored_config.get("perturb", "none"), config.perturb),
+        "intent_quota": (stored_config.get("intent_quota", ""), config.intent_quota),
+        "complexity": (stored_config.get("complexity", "simple"), config.complexity),
+        "policy": (stored_config.get("policy", "none"), config.policy),
     }
     differ = {name: pair for name, pair in pairs.items() if pair[0] != pair[1]}
+    if not differ and grows and stored_config.get("sampler", 1) != SAMPLER:
+        raise RunMismatchError(
+            f"run {existing['run_id']!r} in {config.db} was drawn by an earlier sampler (before quotas); "
+            "it cannot take more dialogues: start a new run with another --run-id"
+        )
     if differ:
         detail = "; ".join(f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in differ.items())
         raise RunMismatchError(
@@ -124,14 +147,27 @@ def _check_resumable(existing: dict[str, Any], config: RunConfig, digest: str) -
         )
 
 
-def _jobs(pack: Pack, config: RunConfig, variants: list[Variant], todo: list[int]) -> Iterator[Job]:
+def quotas_of(config: RunConfig) -> Quotas:
+    """The sampling quotas a run config asks for.
+
+    Raises:
+        QuotaError: an unknown complexity or a malformed intent quota.
+    """
+    return Quotas(
+        critical_share=config.critical_share,
+        intents=Quotas.parse_intents(config.intent_quota),
+        complexity=Quotas.parse_complexity(config.complexity),
+    )
+
+
+def _jobs(sampler: Sampler, variants: list[Variant], todo: list[int]) -> Iterator[Job]:
     """The dialogues still to run, in index order: scenario by scenario, clean first, then each variant."""
     per = len(variants)
     scenario = None
     for idx in todo:
         i, v = divmod(idx, per)
         if scenario is None or scenario.index != i:
-            scenario = sample_scenario(pack, config.seed, i, critical_share=config.critical_share)
+            scenario = sampler.scenario(i)
         yield Job(scenario, variants[v], idx)
 
 
@@ -154,25 +190,30 @@ def run_drill(
         ScenarioError: the pack is invalid (nothing is written).
         TargetError: the target cannot be loaded (nothing is written).
         PerturbationSpecError: `config.perturb` names an unknown perturbation (nothing is written).
-        RunMismatchError: the run id exists with a different seed, pack, target, turn limit,
-            critical share or perturbations.
+        QuotaError: `config.complexity` or `config.intent_quota` cannot be read (nothing is written).
+        PolicyError: `config.policy` cannot be read (nothing is written).
+        RunMismatchError: the run id exists with a different seed, pack, target, turn limit, quotas,
+            perturbations or policy.
         StoreError: the database cannot be opened.
     """
     started = time.perf_counter()
     pack = load_pack(config.pack)
     digest = pack_digest(config.pack)
     variants = parse_variants(config.perturb)
+    sampler = Sampler(pack, config.seed, quotas_of(config))
+    policy = parse_policy(config.policy)
     total = config.n * len(variants)
-    bot = assistant if assistant is not None else load_target(config.target)
+    inner = assistant if assistant is not None else load_target(config.target)
+    bot = wrap_with_policy(inner, policy, pack)
     run_id = config.run_id or new_run_id()
     store = Store(config.db)
     try:
         existing = store.get_run(run_id)
-        if existing is not None:
-            _check_resumable(existing, config, digest)
         done = store.finished_indexes(run_id)
         todo = [i for i in range(total) if i not in done]
-        stored_config = config.model_dump(exclude={"db"}) | {"run_id": run_id}
+        if existing is not None:
+            _check_resumable(existing, config, digest, grows=bool(todo))
+        stored_config = config.model_dump(exclude={"db"}) | {"run_id": run_id, "sampler": SAMPLER}
         store.start_run(
             {
                 "run_id": run_id,
@@ -185,7 +226,8 @@ def run_drill(
                 "max_turns": config.max_turns,
                 "concurrency": config.concurrency,
                 "config": stored_config,
-                "versions": _versions() | {"assistant": getattr(bot, "name", type(bot).__name__)},
+                "versions": _versions()
+                | {"assistant": getattr(inner, "name", type(inner).__name__), "policy": policy.name},
             }
         )
         skipped = total - len(todo)
@@ -207,8 +249,9 @@ def run_drill(
             max_turns=config.max_turns,
             timeout=config.timeout,
             modelled_latency=bool(getattr(bot, "modelled_latency", False)),
+            policy=policy.name,
             # Sampled lazily, so a long run holds only its cohort in memory.
-            source=_jobs(pack, config, variants, todo),
+            source=_jobs(sampler, variants, todo),
         )
         if on_progress is not None:
             on_progress(skipped, total)
@@ -224,6 +267,9 @@ def run_drill(
             store.end_run(run_id, "interrupted")
             raise
         store.flush()
+        store.replace_coverage(
+            run_id, coverage_rows(store.con, run_id, pack, sampler, config.n, [v.name for v in variants])
+        )
         store.end_run(run_id, "finished")
     finally:
         store.close()

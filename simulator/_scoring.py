@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from botdrill.policies import judge
+from botdrill.policies import EscalationRule, EscalationSpec, Events, judge
 from botdrill.scenarios import Pack, Scenario, normalize_value
 
 from ._records import DialogueRecord, EndReason, Outcome, SlotCheck, SlotStatus, TurnRecord
@@ -46,6 +46,30 @@ def transcript_digest(turns: list[TurnRecord]) -> str:
     return digest.hexdigest()
 
 
+def escalation_events(spec: EscalationSpec, intent: str, turns: list[TurnRecord]) -> Events:
+    """What in a transcript bears on escalation, counted in assistant turns (see `Events`)."""
+    bots = 0
+    intent_at = request_at = crisis_at = None
+    failures: list[int] = []
+    previous: str | None = None
+    for t in turns:
+        if t.speaker == "assistant":
+            bots += 1
+            if t.error_type is None:
+                if spec.failed(t.text, previous):
+                    failures.append(bots)
+                previous = t.text
+            continue
+        acts = t.gold_acts or ()
+        if intent_at is None and t.gold_intent == intent and t.text:
+            intent_at = bots
+        if request_at is None and "request_human" in acts:
+            request_at = bots
+        if crisis_at is None and "crisis_cue" in acts:
+            crisis_at = bots
+    return Events(intent_at=intent_at, request_at=request_at, crisis_at=crisis_at, failures=tuple(failures))
+
+
 def score(
     *,
     pack: Pack,
@@ -55,6 +79,8 @@ def score(
     end_reason: EndReason,
     error: tuple[str, str] | None,
     user_requested_human: bool,
+    spec: EscalationSpec | None = None,
+    policy: str = "none",
 ) -> tuple[DialogueRecord, list[SlotCheck]]:
     """Score a finished dialogue.
 
@@ -66,12 +92,21 @@ def score(
         end_reason: why the dialogue stopped.
         error: `(type, message)` of the assistant's failure, if any.
         user_requested_human: whether the user asked for a person at some point.
+        spec: the pack's escalation spec (built from `pack` when not given; pass it to save the work).
+        policy: the escalation policy wrapped around the assistant, stored on the record.
 
     Returns:
         The dialogue record with its outcome, and one slot check per gold slot.
     """
     scenario = job.scenario
     goal = scenario.goal
+    spec = spec or EscalationSpec.from_pack(pack)
+    # A dialogue that ended before the user turned to its goal is judged on what the user asked for.
+    intent = goal.intent
+    if goal.opens_with and not any(t.gold_intent == goal.intent and t.text for t in turns):
+        intent = goal.opens_with
+    own = EscalationRule(goal.escalation, goal.escalation_within) if intent == goal.intent else None
+    due = spec.due(intent, escalation_events(spec, intent, turns), rule=own)
     bot_turns = [t for t in turns if t.speaker == "assistant"]
     routed = next((t.intent for t in reversed(bot_turns) if t.intent), None)
     exposed_slots = [t.slots for t in bot_turns if t.slots is not None]
@@ -85,13 +120,14 @@ def score(
     checks = check_slots(pack, scenario, captured)
     wrong = sum(c.status == "wrong" for c in checks)
     missing = sum(c.status == "missing" for c in checks)
-    misrouted = routed is not None and routed != goal.intent
+    misrouted = routed is not None and routed != intent
 
     verdict = judge(
-        goal.escalation,
-        goal.escalation_within,
+        due.expected,
+        due.deadline,
         handoff_turn=handoff_turn,
         user_requested=user_requested_human,
+        trigger=due.trigger,
     )
     if error is not None:
         outcome = Outcome.ASSISTANT_ERROR
@@ -125,17 +161,23 @@ def score(
         scenario_id=scenario.id,
         seed=scenario.seed,
         persona=scenario.persona.id,
+        complexity=str(goal.complexity),
+        walk=goal.walk,
         gold_intent=goal.intent,
         critical=goal.critical,
         gold_slots=dict(goal.slots),
         routed_intent=routed,
         routing_source="exposed" if routed is not None else "none",
         misrouted=misrouted,
-        expected_escalation=goal.escalation,
+        expected_escalation=due.expected,
         escalation_within=goal.escalation_within,
+        escalation_trigger=due.trigger,
+        escalation_deadline=due.deadline,
         escalated=escalated,
         escalation_turn=handoff_turn,
         escalation_source=None if handoff_turn is None else bot_turns[handoff_turn - 1].handoff_source,
+        escalated_by=None if handoff_turn is None else bot_turns[handoff_turn - 1].escalated_by,
+        policy=policy,
         user_requested_human=user_requested_human,
         outcome=outcome,
         success=outcome is Outcome.SUCCESS,

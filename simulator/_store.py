@@ -20,7 +20,7 @@ from botdrill.scenarios import BotdrillError
 
 from ._records import DialogueRecord, SlotCheck, TurnRecord
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS dialogues (
     scenario_id VARCHAR NOT NULL,
     seed BIGINT NOT NULL,
     persona VARCHAR NOT NULL,
+    complexity VARCHAR NOT NULL,
+    walk VARCHAR[] NOT NULL,
     gold_intent VARCHAR NOT NULL,
     critical BOOLEAN NOT NULL,
     gold_slots MAP(VARCHAR, VARCHAR) NOT NULL,
@@ -63,9 +65,13 @@ CREATE TABLE IF NOT EXISTS dialogues (
     misrouted BOOLEAN NOT NULL,
     expected_escalation VARCHAR NOT NULL,
     escalation_within INTEGER,
+    escalation_trigger VARCHAR,
+    escalation_deadline INTEGER,
     escalated BOOLEAN NOT NULL,
     escalation_turn INTEGER,
     escalation_source VARCHAR,
+    escalated_by VARCHAR,
+    policy VARCHAR NOT NULL,
     user_requested_human BOOLEAN NOT NULL,
     outcome VARCHAR NOT NULL,
     success BOOLEAN NOT NULL,
@@ -94,6 +100,8 @@ CREATE TABLE IF NOT EXISTS turns (
     slots MAP(VARCHAR, VARCHAR),
     handoff BOOLEAN,
     handoff_source VARCHAR,
+    escalated_by VARCHAR,
+    confidence DOUBLE,
     raw JSON,
     latency_ms DOUBLE,
     error_type VARCHAR,
@@ -144,6 +152,21 @@ CREATE TABLE IF NOT EXISTS capacity (
     utilisation DOUBLE,
     PRIMARY KEY (capacity_id, scope)
 );
+CREATE TABLE IF NOT EXISTS coverage (
+    run_id VARCHAR NOT NULL,
+    level VARCHAR NOT NULL,
+    intent VARCHAR,
+    complexity VARCHAR,
+    persona VARCHAR,
+    perturbation VARCHAR,
+    edge_kind VARCHAR,
+    edge_source VARCHAR,
+    edge_target VARCHAR,
+    target DOUBLE,
+    planned INTEGER,
+    dialogues INTEGER NOT NULL,
+    filled BOOLEAN NOT NULL
+);
 """
 
 # Version 1 files (before paired runs) gain the new columns; their dialogues were all clean.
@@ -159,11 +182,29 @@ ALTER TABLE turns ADD COLUMN parts INTEGER;
 UPDATE schema_version SET version = 2;
 """
 
+# Version 2 files (before quotas, triggers and policies): every dialogue was simple, judged on its intent's
+# rule alone, with no policy around the bot.
+_FROM_V2 = """
+ALTER TABLE dialogues ADD COLUMN complexity VARCHAR DEFAULT 'simple';
+ALTER TABLE dialogues ADD COLUMN walk VARCHAR[];
+ALTER TABLE dialogues ADD COLUMN escalation_trigger VARCHAR;
+ALTER TABLE dialogues ADD COLUMN escalation_deadline INTEGER;
+ALTER TABLE dialogues ADD COLUMN escalated_by VARCHAR;
+ALTER TABLE dialogues ADD COLUMN policy VARCHAR DEFAULT 'none';
+UPDATE dialogues SET walk = [gold_intent],
+    escalation_trigger = CASE WHEN expected_escalation = 'must' THEN 'intent' END,
+    escalation_deadline = CASE WHEN expected_escalation = 'must' THEN escalation_within END;
+ALTER TABLE turns ADD COLUMN escalated_by VARCHAR;
+ALTER TABLE turns ADD COLUMN confidence DOUBLE;
+UPDATE schema_version SET version = 3;
+"""
+
 _VIEWS = """
 CREATE OR REPLACE VIEW failures AS
-SELECT d.run_id, d.dialogue_id, d.pair_id, d.perturbation, d.intensity,
+SELECT d.run_id, d.dialogue_id, d.pair_id, d.perturbation, d.intensity, d.complexity, d.policy,
        d.gold_intent, d.routed_intent, d.outcome, d.critical, d.persona,
-       d.expected_escalation, d.escalated, d.escalation_turn, d.escalation_within, d.slot_errors,
+       d.expected_escalation, d.escalation_trigger, d.escalated, d.escalation_turn, d.escalation_deadline,
+       d.escalation_within, d.slot_errors,
        d.end_reason, d.error_type, d.error_message, d.user_turns, d.assistant_turns
 FROM dialogues d
 WHERE d.outcome NOT IN ('success', 'handed_off_on_request');
@@ -192,21 +233,23 @@ SELECT d.run_id, d.gold_intent, bool_or(d.critical) AS critical, count(*) AS dia
 FROM dialogues d JOIN exposing e USING (run_id)
 GROUP BY d.run_id, d.gold_intent;
 
--- Escalation scores per run, intent and perturbation: recall and timeliness over must-escalate dialogues,
--- precision over hand-offs (right when the intent must or may escalate, or the user asked), over-escalation
--- over never-escalate dialogues the user did not ask to hand over, and time to hand-off in assistant turns
--- and simulated seconds.
+-- Escalation scores per run, intent and perturbation: recall and timeliness over dialogues that called for
+-- a hand-off (by their intent's rule or a trigger), precision over hand-offs (right when one was due or
+-- allowed, or the user asked), over-escalation over never-escalate dialogues the user did not ask to hand
+-- over, and time to hand-off in assistant turns and simulated seconds.
 CREATE OR REPLACE VIEW escalation_scores AS
 WITH first_handoff AS (
     SELECT dialogue_id, min(sim_time) AS seconds FROM turns WHERE handoff GROUP BY dialogue_id
 )
-SELECT d.run_id, d.gold_intent, bool_or(d.critical) AS critical, d.perturbation,
+SELECT d.run_id, any_value(d.policy) AS policy, d.gold_intent, bool_or(d.critical) AS critical,
+       d.perturbation,
        count(*) AS dialogues,
        count(*) FILTER (WHERE d.expected_escalation = 'must') AS must_escalate,
        (count(*) FILTER (WHERE d.expected_escalation = 'must' AND d.escalated))::DOUBLE
            / nullif(count(*) FILTER (WHERE d.expected_escalation = 'must'), 0) AS escalation_recall,
        (count(*) FILTER (WHERE d.expected_escalation = 'must' AND d.escalated
-                          AND d.escalation_turn <= d.escalation_within))::DOUBLE
+                          AND d.escalation_turn <= coalesce(d.escalation_deadline, d.escalation_turn))
+       )::DOUBLE
            / nullif(count(*) FILTER (WHERE d.expected_escalation = 'must'), 0) AS on_time_rate,
        count(*) FILTER (WHERE d.escalated) AS escalated,
        (count(*) FILTER (WHERE d.escalated
@@ -221,6 +264,48 @@ SELECT d.run_id, d.gold_intent, bool_or(d.critical) AS critical, d.perturbation,
        quantile_cont(h.seconds, 0.9) AS p90_seconds_to_handoff
 FROM dialogues d LEFT JOIN first_handoff h USING (dialogue_id)
 GROUP BY d.run_id, d.gold_intent, d.perturbation;
+
+-- The triggers a run's dialogues met (the intent's own rule, a request for a person, repeated failure, a
+-- crisis cue) and how the assistant honoured each: in time, late, or not at all.
+CREATE OR REPLACE VIEW escalation_triggers AS
+SELECT run_id, any_value(policy) AS policy, escalation_trigger AS trigger, perturbation,
+       count(*) AS dialogues,
+       count(*) FILTER (WHERE escalated AND escalation_turn <= escalation_deadline) AS on_time,
+       count(*) FILTER (WHERE escalated AND escalation_turn > escalation_deadline) AS late,
+       count(*) FILTER (WHERE NOT escalated) AS missed,
+       (count(*) FILTER (WHERE escalated AND escalation_turn <= escalation_deadline))::DOUBLE / count(*)
+           AS on_time_rate
+FROM dialogues
+WHERE expected_escalation = 'must'
+GROUP BY run_id, escalation_trigger, perturbation;
+
+-- One row per run with its policy: the figures to compare two escalation policies (or two bots) that ran
+-- on the same seed, pack and perturbations.
+CREATE OR REPLACE VIEW run_scores AS
+WITH first_handoff AS (
+    SELECT dialogue_id, min(sim_time) AS seconds FROM turns WHERE handoff GROUP BY dialogue_id
+)
+SELECT d.run_id, any_value(d.policy) AS policy, r.target, r.seed, r.pack,
+       count(*) AS dialogues,
+       avg(d.success::INTEGER) AS success_rate,
+       (count(*) FILTER (WHERE d.expected_escalation = 'must' AND d.escalated))::DOUBLE
+           / nullif(count(*) FILTER (WHERE d.expected_escalation = 'must'), 0) AS escalation_recall,
+       (count(*) FILTER (WHERE d.expected_escalation = 'must' AND d.escalated
+                          AND d.escalation_turn <= coalesce(d.escalation_deadline, d.escalation_turn))
+       )::DOUBLE
+           / nullif(count(*) FILTER (WHERE d.expected_escalation = 'must'), 0) AS on_time_rate,
+       (count(*) FILTER (WHERE d.escalated
+                          AND (d.expected_escalation IN ('must', 'may') OR d.user_requested_human)))::DOUBLE
+           / nullif(count(*) FILTER (WHERE d.escalated), 0) AS escalation_precision,
+       (count(*) FILTER (WHERE d.expected_escalation = 'never' AND d.escalated
+                          AND NOT d.user_requested_human))::DOUBLE
+           / nullif(count(*) FILTER (WHERE d.expected_escalation = 'never'
+                                      AND NOT d.user_requested_human), 0) AS over_escalation_rate,
+       count(*) FILTER (WHERE d.escalated_by IS NOT NULL) AS policy_handoffs,
+       avg(d.escalation_turn) FILTER (WHERE d.escalated) AS mean_turns_to_handoff,
+       avg(h.seconds) AS mean_seconds_to_handoff
+FROM dialogues d JOIN runs r USING (run_id) LEFT JOIN first_handoff h USING (dialogue_id)
+GROUP BY d.run_id, r.target, r.seed, r.pack;
 
 -- One row per perturbed dialogue next to its clean twin (same persona, goal and seed).
 CREATE OR REPLACE VIEW pairs AS
@@ -261,6 +346,8 @@ _TURN_SCHEMA = pa.schema(
         ("slots", pa.map_(pa.string(), pa.string())),
         ("handoff", pa.bool_()),
         ("handoff_source", pa.string()),
+        ("escalated_by", pa.string()),
+        ("confidence", pa.float64()),
         ("raw", pa.string()),
         ("latency_ms", pa.float64()),
         ("error_type", pa.string()),
@@ -275,6 +362,8 @@ _DIALOGUE_TYPES = {
     "gold_slots": pa.map_(pa.string(), pa.string()),
     "misrouted": pa.bool_(),
     "escalation_within": pa.int32(),
+    "escalation_deadline": pa.int32(),
+    "walk": pa.list_(pa.string()),
     "escalated": pa.bool_(),
     "escalation_turn": pa.int32(),
     "user_requested_human": pa.bool_(),
@@ -300,6 +389,11 @@ _EDIT_SCHEMA = pa.schema(
         ("after", pa.string()),
         ("intensity", pa.int32()),
     ]
+)
+_COVERAGE_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("run_id", "level", "intent", "complexity", "persona", "perturbation")]
+    + [(name, pa.string()) for name in ("edge_kind", "edge_source", "edge_target")]
+    + [("target", pa.float64()), ("planned", pa.int32()), ("dialogues", pa.int32()), ("filled", pa.bool_())]
 )
 _CHECK_SCHEMA = pa.schema(
     [
@@ -367,11 +461,12 @@ class Store:
         if exists and exists[0]:
             row = self.con.execute("select max(version) from schema_version").fetchone()
             found = row[0] if row else None
-            if found == 1:
-                self.con.execute("BEGIN")
-                self.con.execute(_FROM_V1)
-                self.con.execute("COMMIT")
-                found = SCHEMA_VERSION
+            for old, script in ((1, _FROM_V1), (2, _FROM_V2)):
+                if found == old:
+                    self.con.execute("BEGIN")
+                    self.con.execute(script)
+                    self.con.execute("COMMIT")
+                    found = old + 1
             if found is not None and found != SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path}: schema version {found}, this botdrill writes version "
@@ -463,6 +558,23 @@ class Store:
         self.written += len(batch)
         self._last_flush = time.monotonic()
 
+    def replace_coverage(self, run_id: str, rows: list[dict[str, Any]]) -> None:
+        """Store a run's coverage rows in place of any earlier ones (a resumed run recomputes them)."""
+        table = pa.Table.from_pylist(
+            [{f.name: row.get(f.name) for f in _COVERAGE_SCHEMA} for row in rows], schema=_COVERAGE_SCHEMA
+        )
+        self.con.execute("BEGIN")
+        try:
+            self.con.execute("delete from coverage where run_id = ?", [run_id])
+            self.con.register("_bd_coverage", table)
+            self.con.execute("insert into coverage by name select * from _bd_coverage")
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            self.con.unregister("_bd_coverage")
+
     def add_capacity(
         self, capacity_id: str, run_id: str | None, config: dict[str, Any], rows: list[dict[str, Any]]
     ) -> None:
@@ -530,6 +642,8 @@ def _turn_table(batch: list[tuple[DialogueRecord, list[TurnRecord], list[SlotChe
             cols["slots"].append(None if t.slots is None else list(t.slots.items()))
             cols["handoff"].append(t.handoff)
             cols["handoff_source"].append(t.handoff_source)
+            cols["escalated_by"].append(t.escalated_by)
+            cols["confidence"].append(t.confidence)
             cols["raw"].append(t.raw)
             cols["latency_ms"].append(t.latency_ms)
             cols["error_type"].append(t.error_type)

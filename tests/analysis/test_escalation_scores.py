@@ -24,7 +24,7 @@ def _dialogues(db: Path) -> list[tuple[str, str, str, bool, int | None, int | No
     try:
         return con.execute(
             """select d.gold_intent, d.perturbation, d.expected_escalation, d.escalated, d.escalation_turn,
-                      d.escalation_within, d.user_requested_human,
+                      d.escalation_deadline, d.user_requested_human,
                       (select min(sim_time) from turns t where t.dialogue_id = d.dialogue_id and t.handoff)
                from dialogues d"""
         ).fetchall()

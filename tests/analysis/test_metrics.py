@@ -85,11 +85,14 @@ def test_public_api_is_pinned() -> None:
     assert sorted(analysis.__all__) == [
         "EscalationScore",
         "IntentSummary",
+        "RunScores",
         "confusion",
+        "coverage",
         "escalation_scores",
         "failures",
         "intent_summary",
         "latest_run",
+        "run_scores",
         "run_summary",
     ]
 

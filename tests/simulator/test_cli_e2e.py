@@ -111,10 +111,10 @@ def test_runs_row_records_provenance(e2e: tuple[Path, subprocess.CompletedProces
     assert "db" not in config_json
 
 
-def test_schema_version_is_two(e2e: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_schema_version_is_three(e2e: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     db, _ = e2e
-    assert SCHEMA_VERSION == 2
-    assert query(db, "select version from schema_version") == [(2,)]
+    assert SCHEMA_VERSION == 3
+    assert query(db, "select version from schema_version") == [(3,)]
 
 
 def test_dialogues_are_all_there_with_stable_ids(e2e: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
@@ -152,7 +152,8 @@ def test_dialogue_columns_agree_with_the_pack(
         db,
         "select gold_intent, critical, expected_escalation, escalation_within, gold_slots, "
         "persona, routed_intent, routing_source, misrouted, escalated, escalation_turn, "
-        "escalation_source, assistant_turns, user_turns, end_reason from dialogues",
+        "escalation_source, assistant_turns, user_turns, end_reason, escalation_trigger, "
+        "escalation_deadline, walk, complexity from dialogues",
     )
     personas = {p.id for p in pack.personas}
     for (
@@ -171,15 +172,30 @@ def test_dialogue_columns_agree_with_the_pack(
         bot_turns,
         user_turns,
         end_reason,
+        trigger,
+        deadline,
+        walk,
+        complexity,
     ) in rows:
         spec = pack.intent(intent)
         assert critical == spec.critical
-        assert expected == spec.escalation.expected
+        assert intent in walk
+        if trigger in ("request", "failure", "crisis"):  # a trigger makes a hand-off due for any intent
+            assert expected == "must" and deadline is not None
+        elif trigger == "intent":
+            assert expected == spec.escalation.expected == "must"
+            assert deadline is not None and deadline >= spec.escalation.within_turns
+        elif complexity == "turn_into" and end_reason == "handoff" and bot_turns == 1:
+            # handed over before the user turned to its goal: judged on what it had asked for
+            assert expected == pack.intent(walk[0]).escalation.expected
+        else:
+            assert expected == spec.escalation.expected
         assert within == spec.escalation.within_turns
         assert set(slots) == set(spec.slots)
         assert persona in personas
         assert routing_source == ("exposed" if routed is not None else "none")
-        assert misrouted == (routed is not None and routed != intent)
+        if complexity != "turn_into" or bot_turns > 1:
+            assert misrouted == (routed is not None and routed != intent)
         assert escalated == (esc_turn is not None)
         if escalated:
             assert 1 <= esc_turn <= bot_turns
@@ -204,8 +220,11 @@ def test_critical_intents_are_drilled(e2e: tuple[Path, subprocess.CompletedProce
     # critical_share=0.5 by default: about half the dialogues, whatever their share of traffic.
     (count,) = query(db, "select count(*) from dialogues where critical")[0]
     assert 0.3 * N < count < 0.7 * N
+    # A hand-off due for an everyday intent comes from a trigger, never from the intent's own rule.
     assert query(
-        db, "select count(*) from dialogues where expected_escalation = 'must' and not critical"
+        db,
+        "select count(*) from dialogues where expected_escalation = 'must' and not critical "
+        "and escalation_trigger not in ('request', 'failure', 'crisis')",
     ) == [(0,)]
 
 
@@ -299,7 +318,7 @@ def test_user_turns_carry_gold_labels(e2e: tuple[Path, subprocess.CompletedProce
     assert query(
         db,
         "select count(*) from turns t join dialogues d using (dialogue_id) "
-        "where t.speaker = 'user' and t.gold_intent != d.gold_intent",
+        "where t.speaker = 'user' and not list_contains(d.walk, t.gold_intent)",
     ) == [(0,)]
     assert query(
         db,
@@ -474,7 +493,9 @@ def test_a_default_run_drills_every_scenario_clean_and_perturbed(tmp_path: Path)
         """
         select count(*) from edits e
         join turns t using (dialogue_id, turn_idx) join dialogues d using (dialogue_id)
-        where t.speaker != 'user' or d.perturbation != e.perturbation
+        where t.speaker != 'user'
+           or (d.perturbation != e.perturbation
+               and not (e.perturbation = 'correction' and d.complexity = 'correction'))
            or e."end" > length(t.text) or substr(t.text, e.start + 1, e."end" - e.start) != e.after""",
     ) == [(0,)]
     dialogues = stored_transcripts(db, "pp")

@@ -240,12 +240,14 @@ def test_words_that_hand_off_are_judged_an_escalation(tmp_path: Path, pack: Pack
     rows = query(
         db,
         "select gold_intent, outcome, escalated, escalation_turn, escalation_source, routing_source, "
-        "end_reason from dialogues",
+        "end_reason, case when complexity = 'turn_into' then walk[1] else gold_intent end from dialogues",
     )
     assert {r[0] for r in rows} & {i.name for i in pack.intents if i.escalation.expected == "never"}
-    for intent, outcome, escalated, turn, source, routing, end in rows:
+    for intent, outcome, escalated, turn, source, routing, end, first in rows:
         assert (escalated, turn, source, routing, end) == (True, 1, "judged", "none", "handoff")
-        expected = pack.intent(intent).escalation.expected
+        # A dialogue that opened with an everyday request and was handed over before it turned to its goal
+        # is judged on what the user had asked for.
+        expected = pack.intent(first).escalation.expected
         assert outcome == ("success" if expected == "must" else "over_escalation"), intent
     assert query(
         db,

@@ -96,7 +96,15 @@ def test_edits_are_stored_with_spans_into_their_message(paired: Path) -> None:
     # No edit on the clean dialogues.
     assert query(
         paired,
-        "select count(*) from edits e join dialogues d using (dialogue_id) where d.perturbation = 'none'",
+        "select count(*) from edits e join dialogues d using (dialogue_id) where d.perturbation = 'none' "
+        "and e.perturbation <> 'correction'",
+    ) == [(0,)]
+    # The only marks on a clean dialogue are the values a `correction` user said by mistake.
+    assert query(
+        paired,
+        "select count(*) from edits e join dialogues d using (dialogue_id) "
+        "where e.perturbation = 'correction' "
+        "and (d.complexity <> 'correction' or e.kind <> 'retracted_value')",
     ) == [(0,)]
 
 

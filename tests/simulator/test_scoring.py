@@ -7,7 +7,7 @@ from typing import Any, Literal
 import pytest
 
 from botdrill.agents import GoldSlot
-from botdrill.scenarios import Goal, Pack, Scenario, sample_scenario
+from botdrill.scenarios import Complexity, Goal, Pack, Scenario, sample_scenario
 from botdrill.simulator import DialogueRecord, Outcome, SlotCheck, TurnRecord, score
 from botdrill.simulator._records import EndReason
 from botdrill.simulator._scoring import check_slots, transcript_digest
@@ -44,7 +44,14 @@ class Transcript:
         self.turns: list[TurnRecord] = []
         self.clock = 0.0
 
-    def user(self, text: str, slots: list[GoldSlot] | None = None) -> Transcript:
+    def user(
+        self,
+        text: str,
+        slots: list[GoldSlot] | None = None,
+        *,
+        acts: list[str] | None = None,
+        intent: str | None = None,
+    ) -> Transcript:
         self.clock += 2.0
         self.turns.append(
             TurnRecord(
@@ -52,8 +59,8 @@ class Transcript:
                 speaker="user",
                 text=text,
                 sim_time=self.clock,
-                gold_intent=self.intent,
-                gold_acts=["inform"],
+                gold_intent=intent or self.intent,
+                gold_acts=acts or ["inform"],
                 gold_slots=slots or [],
             )
         )
@@ -66,7 +73,8 @@ class Transcript:
         intent: str | None = None,
         slots: dict[str, str] | None = None,
         handoff: bool = False,
-        source: Literal["exposed", "judged"] = "exposed",
+        source: Literal["exposed", "judged", "policy"] = "exposed",
+        escalated_by: str | None = None,
     ) -> Transcript:
         self.clock += 0.5
         self.turns.append(
@@ -79,6 +87,7 @@ class Transcript:
                 slots=slots,
                 handoff=handoff,
                 handoff_source=source if handoff else None,
+                escalated_by=escalated_by,
                 latency_ms=3.0,
             )
         )
@@ -573,3 +582,121 @@ def test_transcript_digest_depends_on_every_text_and_speaker() -> None:
     assert base != transcript_digest(turns(("assistant", "hi"), ("user", "hello")))
     assert base != transcript_digest(turns(("user", "hih"), ("assistant", "ello")))  # boundaries count
     assert base != transcript_digest(turns(("user", "hi")))
+
+
+# -- triggers: deadlines from the moment the reason arose ---------------------------------------------
+
+
+def test_an_ignored_request_for_a_person_is_a_missed_escalation(pack: Pack) -> None:
+    scenario = make_scenario(pack, "check_balance")
+    t = (
+        Transcript("check_balance")
+        .user("balance")
+        .bot("Which account?", intent="check_balance")
+        .user("get me a human", acts=["request_human"])
+        .bot("I can help with that here. Which account?", intent="check_balance")
+        .user("forget it", acts=["give_up"])
+    )
+    record, _ = run_score(pack, scenario, t, "user_gave_up", requested=True)
+    assert (record.expected_escalation, record.escalation_trigger, record.escalation_deadline) == (
+        "must",
+        "request",
+        2,
+    )
+    assert record.outcome is Outcome.MISSED_ESCALATION
+
+
+def test_a_request_honoured_in_time_is_a_hand_off_on_request(pack: Pack) -> None:
+    scenario = make_scenario(pack, "check_balance")
+    t = (
+        Transcript("check_balance")
+        .user("balance")
+        .bot("Which account?", intent="check_balance")
+        .user("get me a human", acts=["request_human"])
+        .bot("Transferring you now.", intent="check_balance", handoff=True)
+    )
+    record, _ = run_score(pack, scenario, t, "handoff", requested=True)
+    assert record.outcome is Outcome.HANDED_OFF_ON_REQUEST
+    assert record.escalation_trigger == "request" and record.escalation_turn == 2
+
+
+def test_repeated_failure_makes_a_hand_off_due(pack: Pack) -> None:
+    failures = pack.triggers.repeated_failure
+    assert failures is not None and failures.after == 2
+    scenario = make_scenario(pack, "check_balance")
+    t = Transcript("check_balance").user("balance")
+    t.bot("Sorry, I didn't understand that.").user("my balance please")
+    t.bot("Sorry, I didn't understand that.").user("BALANCE")  # a failure, and a repeat
+    t.bot("Could you rephrase?").user("forget it", acts=["give_up"])
+    record, _ = run_score(pack, scenario, t, "user_gave_up")
+    assert (record.escalation_trigger, record.escalation_deadline) == ("failure", 3)
+    assert record.outcome is Outcome.MISSED_ESCALATION
+    # The same dialogue handed over on the third reply met the deadline.
+    t2 = Transcript("check_balance").user("balance")
+    t2.bot("Sorry, I didn't understand that.").user("my balance please")
+    t2.bot("I don't understand.").user("BALANCE")
+    t2.bot("Let me get you a colleague.", handoff=True)
+    record, _ = run_score(pack, scenario, t2, "handoff")
+    assert record.escalation_turn == 3 and record.outcome is not Outcome.MISSED_ESCALATION
+    assert record.outcome is not Outcome.LATE_ESCALATION and record.outcome is not Outcome.OVER_ESCALATION
+
+
+def test_a_crisis_cue_makes_a_hand_off_due_within_its_window(pack: Pack) -> None:
+    scenario = make_scenario(pack, "pay_bill", {"biller": "EE", "amount": "20.00"})
+    t = (
+        Transcript("pay_bill")
+        .user("I need to pay my phone bill")
+        .bot("Who is the bill with?", intent="pay_bill")
+        .user("EE. honestly I can't cope any more", acts=["inform", "crisis_cue"])
+        .bot("How much?", intent="pay_bill")
+        .user("20")
+        .bot("Transferring you to a colleague.", intent="pay_bill", handoff=True)
+    )
+    record, _ = run_score(pack, scenario, t, "handoff")
+    assert (record.escalation_trigger, record.escalation_deadline, record.escalation_turn) == ("crisis", 2, 3)
+    assert record.outcome is Outcome.LATE_ESCALATION
+
+
+def test_a_critical_intent_has_its_window_from_when_it_is_raised(pack: Pack) -> None:
+    base = make_scenario(pack, "report_fraud", within=2)
+    goal = base.goal.model_copy(update={"complexity": Complexity.TURN_INTO, "opens_with": "check_balance"})
+    scenario = base.model_copy(update={"goal": goal})
+    t = (
+        Transcript("report_fraud")
+        .user("what's my balance?", intent="check_balance", acts=["inform_intent"])
+        .bot("Which account?", intent="check_balance")
+        .user("wait, actually, I see payments I never made", acts=["inform_intent"])
+        .bot("How much was it?", intent="report_fraud")
+        .bot("Transferring you to our fraud team.", intent="report_fraud", handoff=True)
+    )
+    record, _ = run_score(pack, scenario, t, "handoff")
+    # Raised after one assistant turn: the two-turn window ends at the third.
+    assert (record.escalation_trigger, record.escalation_deadline, record.escalation_turn) == ("intent", 3, 3)
+    assert record.outcome is Outcome.SUCCESS
+    assert (record.complexity, record.walk) == ("turn_into", ["check_balance", "report_fraud"])
+
+
+def test_a_hand_off_before_the_turn_is_judged_on_what_was_asked(pack: Pack) -> None:
+    base = make_scenario(pack, "report_fraud")
+    goal = base.goal.model_copy(update={"complexity": Complexity.TURN_INTO, "opens_with": "check_balance"})
+    scenario = base.model_copy(update={"goal": goal})
+    t = (
+        Transcript("report_fraud")
+        .user("what's my balance?", intent="check_balance", acts=["inform_intent"])
+        .bot("Transferring you now.", intent="check_balance", handoff=True)
+    )
+    record, _ = run_score(pack, scenario, t, "handoff")
+    assert record.expected_escalation == "never" and record.outcome is Outcome.OVER_ESCALATION
+
+
+def test_a_policy_hand_off_is_recorded_with_its_rule(pack: Pack) -> None:
+    scenario = make_scenario(pack, "report_fraud")
+    t = (
+        Transcript("report_fraud")
+        .user("someone used my card")
+        .bot(
+            "Transferring you.", intent="report_fraud", handoff=True, source="policy", escalated_by="critical"
+        )
+    )
+    record, _ = run_score(pack, scenario, t, "handoff")
+    assert (record.escalation_source, record.escalated_by) == ("policy", "critical")

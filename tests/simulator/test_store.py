@@ -119,13 +119,13 @@ def test_a_new_store_has_the_schema(store: Store) -> None:
 def test_reopening_keeps_one_schema_row(tmp_path: Path) -> None:
     for _ in range(3):
         Store(tmp_path / "s.duckdb").close()
-    assert query(tmp_path / "s.duckdb", "select version from schema_version") == [(2,)]
+    assert query(tmp_path / "s.duckdb", "select version from schema_version") == [(SCHEMA_VERSION,)]
 
 
 def test_in_memory_store() -> None:
     s = Store(":memory:")
     try:
-        assert s.con.execute("select max(version) from schema_version").fetchone() == (2,)
+        assert s.con.execute("select max(version) from schema_version").fetchone() == (SCHEMA_VERSION,)
     finally:
         s.close()
 
@@ -533,7 +533,7 @@ def test_a_version_1_file_is_migrated_on_open(tmp_path: Path, pack: Pack) -> Non
     old_rows = query(db, "select * from dialogues order by idx")
 
     Store(db).close()
-    assert query(db, "select version from schema_version") == [(2,)]
+    assert query(db, "select version from schema_version") == [(SCHEMA_VERSION,)]
     columns = {
         (table, column)
         for table, column in query(
@@ -551,12 +551,21 @@ def test_a_version_1_file_is_migrated_on_open(tmp_path: Path, pack: Pack) -> Non
         ("old-000000", "old-000000", "none", 0, "none", True),
         ("old-000001", "old-000001", "none", 0, "none", False),
     ]
+    # Version 3: they were simple dialogues, judged on their intent's rule, with no policy around the bot.
+    assert query(
+        db,
+        "select complexity, walk, escalation_trigger, escalation_deadline, escalated_by, policy "
+        "from dialogues order by idx",
+    ) == [
+        ("simple", ["check_balance"], None, None, None, "none"),
+        ("simple", ["freeze_card"], None, None, None, "none"),
+    ]
     # Nothing else of them changed.
     assert (
         query(
             db,
-            "select * exclude (pair_id, perturbation, intensity, variant, success) "
-            "from dialogues order by idx",
+            "select * exclude (pair_id, perturbation, intensity, variant, success, complexity, walk, "
+            "escalation_trigger, escalation_deadline, escalated_by, policy) from dialogues order by idx",
         )
         == old_rows
     )
@@ -568,15 +577,20 @@ def test_a_version_1_file_is_migrated_on_open(tmp_path: Path, pack: Pack) -> Non
         ("check_balance", 1, 1.0),
         ("freeze_card", 1, 0.0),
     ]
-    # Opened again, it is a version-2 file like any other: one schema row, nothing migrated twice.
+    # Opened again, it is a current file like any other: one schema row, nothing migrated twice.
     Store(db).close()
-    assert query(db, "select version from schema_version") == [(2,)]
+    assert query(db, "select version from schema_version") == [(SCHEMA_VERSION,)]
 
-    # The old run resumes as the clean run it was, and only as that.
+    # The old run resumes as the clean, simple run it was, and only as that...
     with pytest.raises(RunMismatchError, match="perturb"):
-        run_drill(RunConfig(db=str(db), n=2, seed=3, run_id="old"))
-    again = run_drill(RunConfig(db=str(db), n=2, seed=3, run_id="old", perturb="none"))
+        run_drill(RunConfig(db=str(db), n=2, seed=3, run_id="old", complexity="simple"))
+    with pytest.raises(RunMismatchError, match="complexity"):
+        run_drill(RunConfig(db=str(db), n=2, seed=3, run_id="old", perturb="none"))
+    again = run_drill(RunConfig(db=str(db), n=2, seed=3, run_id="old", perturb="none", complexity="simple"))
     assert (again.simulated, again.skipped) == (0, 2)
+    # ...but cannot grow: its scenarios came from the sampler before quotas.
+    with pytest.raises(RunMismatchError, match="earlier sampler"):
+        run_drill(RunConfig(db=str(db), n=3, seed=3, run_id="old", perturb="none", complexity="simple"))
 
     # New runs, paired or not, are written into it beside the old one.
     run_drill(RunConfig(db=str(db), n=2, seed=1, run_id="new", perturb="typo"))
@@ -601,18 +615,18 @@ def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     Store(db).close()
     con = duckdb.connect(str(db))
-    con.execute("update schema_version set version = 3")
+    con.execute("update schema_version set version = 99")
     con.close()
     with pytest.raises(StoreError) as info:
         Store(db)
     message = str(info.value)
     assert str(db) in message
-    assert "schema version 3" in message
+    assert "schema version 99" in message
     assert info.value.code == "store_unusable"
     assert isinstance(info.value, BotdrillError)
     del info
     gc.collect()  # see test_a_refused_store_does_not_keep_the_file_open
-    assert query(db, "select version from schema_version") == [(3,)]  # untouched
+    assert query(db, "select version from schema_version") == [(99,)]  # untouched
     # ... and a run into it fails before it writes anything.
     with pytest.raises(StoreError):
         run_drill(RunConfig(db=str(db), n=5, run_id="no"))
@@ -624,12 +638,12 @@ def test_a_refused_store_does_not_keep_the_file_open(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     Store(db).close()
     con = duckdb.connect(str(db))
-    con.execute("update schema_version set version = 3")
+    con.execute("update schema_version set version = 99")
     con.close()
     with pytest.raises(StoreError) as info:
         Store(db)
-    assert "schema version 3" in str(info.value)  # the error is still referenced, as a REPL would keep it
-    assert query(db, "select version from schema_version") == [(3,)]
+    assert "schema version 99" in str(info.value)  # the error is still referenced, as a REPL would keep it
+    assert query(db, "select version from schema_version") == [(99,)]
 
 
 def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
