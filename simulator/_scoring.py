@@ -56,7 +56,9 @@ def escalation_events(spec: EscalationSpec, intent: str, turns: list[TurnRecord]
         if t.speaker == "assistant":
             bots += 1
             if t.error_type is None:
-                if spec.failed(t.text, previous):
+                # A policy that hands over in place of a failed reply is credited with that failure: the
+                # user was spared it, and the hand-off is what the repeated-failure trigger asks for.
+                if spec.failed(t.text, previous) or t.escalated_by == "failures":
                     failures.append(bots)
                 previous = t.text
             continue

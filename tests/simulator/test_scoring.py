@@ -700,3 +700,23 @@ def test_a_policy_hand_off_is_recorded_with_its_rule(pack: Pack) -> None:
     )
     record, _ = run_score(pack, scenario, t, "handoff")
     assert (record.escalation_source, record.escalated_by) == ("policy", "critical")
+
+
+def test_a_policy_hand_off_in_place_of_a_failure_is_credited_with_it(pack: Pack) -> None:
+    scenario = make_scenario(pack, "check_balance")
+    t = Transcript("check_balance").user("balance")
+    t.bot("Sorry, I didn't understand that.").user("balance please")
+    t.bot("Passing you to a colleague.", handoff=True, source="policy", escalated_by="failures")
+    record, _ = run_score(pack, scenario, t, "handoff")
+    assert (record.escalation_trigger, record.escalation_deadline, record.escalation_turn) == (
+        "failure",
+        3,
+        2,
+    )
+    assert record.outcome is not Outcome.OVER_ESCALATION
+    # The same hand-off by another rule, after one failure only, is an over-escalation.
+    t2 = Transcript("check_balance").user("balance")
+    t2.bot("Sorry, I didn't understand that.").user("balance please")
+    t2.bot("Passing you to a colleague.", handoff=True, source="policy", escalated_by="critical")
+    record, _ = run_score(pack, scenario, t2, "handoff")
+    assert record.outcome is Outcome.OVER_ESCALATION
