@@ -109,6 +109,7 @@ class ReferenceAssistant:
         self._model.fit(texts, labels)
         self._classes: list[str] = [str(c) for c in self._model.classes_]
         self._threads: dict[str, _Thread] = {}
+        self._run_prefix = ""
 
     @cached_property
     def intents(self) -> list[str]:
@@ -136,6 +137,14 @@ class ReferenceAssistant:
             for (thread_id, messages), text, guess in zip(requests, texts, routed, strict=True)
         ]
 
+    def bind_run(self, run_id: str) -> None:
+        """Seed the bot's wording by the dialogue's place in the run, not by the run's name.
+
+        Thread ids start with the run id; without this, the same scenario run twice under two names (two
+        escalation policies, say) would meet differently worded replies, and a comparison would measure
+        the wording as well as the policy."""
+        self._run_prefix = f"{run_id}-"
+
     def forget(self, thread_id: str) -> None:
         """Drop what the bot remembers of a finished conversation."""
         self._threads.pop(thread_id, None)
@@ -146,7 +155,8 @@ class ReferenceAssistant:
         users = sum(1 for m in messages if m["role"] == "user")
         state = self._threads.get(thread_id)
         if state is None or users <= state.seen:  # a new conversation under a reused id starts afresh
-            state = _Thread(rng=random.Random(f"reference:{thread_id}"))
+            key = thread_id.removeprefix(self._run_prefix)
+            state = _Thread(rng=random.Random(f"reference:{key}"))
             self._threads[thread_id] = state
         state.seen = users
         return state

@@ -22,6 +22,7 @@ DialogueAct = Literal[
     "nudge",  # texts again while waiting for a reply ("hello??")
     "switch_topic",  # asks about something unrelated to the goal
     "return",  # comes back to the goal after a switch
+    "crisis_cue",  # says a crisis cue of the pack's `triggers.crisis` (marked by the engine)
 ]
 """What a user turn does, as gold dialogue acts."""
 

@@ -342,7 +342,8 @@ class Complexity(StrEnum):
     """Starts as an everyday request and turns into a critical one mid-way (a balance check that becomes a
     fraud report)."""
     TWO_INTENTS = "two_intents"
-    """Two requests in the first message; the critical one, or else the first, is the goal."""
+    """Two requests in the first message: the goal's and an everyday one (`Goal.also`), in either order;
+    the user then pursues the goal."""
     CORRECTION = "correction"
     """The user gives a wrong slot value, then corrects it in its next message."""
 

@@ -3,7 +3,8 @@
 What a run simulates is decided in two steps. First a *plan* assigns each index an intent, a complexity
 and a persona, stratified level by level: intents to their quota shares (critical intents share
 `critical_share` equally, however rare they are in traffic; the others follow their traffic weights), then
-complexities within each intent, then personas within each (intent, complexity) by weight. Each level is a
+complexities and personas (by weight) within each intent, and, for a turning or two-intent dialogue, the
+other intent in turn among the everyday ones, so a run walks as many domain-graph edges as it can. Each is a
 systematic sample with a seeded random phase per cell: cell `c` of share `w` takes its `k`-th item at
 "time" `(k + u_c) / w`, and items are handed out in time order. Every prefix of the sequence then stays
 within about one item of its quota in every cell (at most 1.25 in every prefix up to 1,000 scenarios, over

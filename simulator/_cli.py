@@ -177,7 +177,12 @@ def _slug(policy: str) -> str:
 
     if policy.endswith((".yaml", ".yml")):
         policy = Path(policy).stem
-    return re.sub(r"[^A-Za-z0-9_.:-]", "_", policy)[:30] or "policy"
+    slug = re.sub(r"[^A-Za-z0-9_.:-]", "_", policy) or "policy"
+    if len(slug) > 30:  # two long chains must not share a run id
+        import hashlib
+
+        slug = slug[:23] + "-" + hashlib.sha256(policy.encode()).hexdigest()[:6]
+    return slug
 
 
 def _drill(config: RunConfig, *, quiet: bool) -> RunResult:
@@ -393,7 +398,10 @@ def runs(db: DbOption = "botdrill.duckdb") -> None:
         raise _fail(exc) from None
     try:
         rows = con.execute("""
-            select r.run_id, r.created_at, r.status, r.pack, r.target, r.seed, r.n_dialogues,
+            select r.run_id, r.created_at, r.status, r.pack,
+                   r.target || coalesce(
+                       ' + ' || nullif(json_extract_string(r.config, '$.policy'), 'none'), '') as target,
+                   r.seed, r.n_dialogues,
                    count(d.dialogue_id) as stored,
                    avg(case when d.outcome = 'success' then 1.0 else 0.0 end) as success,
                    count(*) filter (where d.expected_escalation = 'must' and d.escalated)::double

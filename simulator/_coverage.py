@@ -1,12 +1,14 @@
 """What a run covered: quota cells against their targets, and the domain graph's edges it walked.
 
-Written at the end of every run (and rewritten when a run is resumed) into the `coverage` table, computed
-from the stored dialogues with SQL, so the table always agrees with them. Levels:
+Written when a run finishes (and rewritten when it is resumed and finishes again) into the `coverage`
+table, computed from the stored dialogues with SQL, so the table always agrees with them; an interrupted run
+has none until it is resumed. Levels:
 
 - `intent`, `intent_complexity`, `intent_persona`: scenarios per cell. `target` is the quota (the
   sampler's share times the run's scenarios, fractional), `planned` the scenarios the stratified plan gave
   the cell (within about one of the target), `dialogues` the scenarios stored; `filled` when every planned
-  one is stored (a run cut short is not).
+  one is stored. A cell whose target is below one may be planned nothing, and is then trivially filled:
+  compare `target` with `planned` to see which small cells a short run left out.
 - `intent_perturbation`: dialogues per intent and variant (every scenario runs under every variant).
 - `edge`: dialogues that walked each observable edge of the pack's domain graph: `opens` (the intent the
   user raised first), `turns_into` (the dialogue turned from one intent to the other), `switches_to` (a

@@ -206,6 +206,9 @@ def run_drill(
     inner = assistant if assistant is not None else load_target(config.target)
     bot = wrap_with_policy(inner, policy, pack)
     run_id = config.run_id or new_run_id()
+    bind = getattr(inner, "bind_run", None)
+    if callable(bind):
+        bind(run_id)
     store = Store(config.db)
     try:
         existing = store.get_run(run_id)
@@ -267,9 +270,10 @@ def run_drill(
             store.end_run(run_id, "interrupted")
             raise
         store.flush()
-        store.replace_coverage(
-            run_id, coverage_rows(store.con, run_id, pack, sampler, config.n, [v.name for v in variants])
-        )
+        if existing is None or json.loads(existing["config"]).get("sampler", 1) == SAMPLER:
+            store.replace_coverage(
+                run_id, coverage_rows(store.con, run_id, pack, sampler, config.n, [v.name for v in variants])
+            )
         store.end_run(run_id, "finished")
     finally:
         store.close()

@@ -124,12 +124,14 @@ def score(
     missing = sum(c.status == "missing" for c in checks)
     misrouted = routed is not None and routed != intent
 
+    # A hand-off the intent needed anyway is the bot's success even when the user asked for it first.
+    needed = (own or spec.rule(intent)).expected == "must"
     verdict = judge(
         due.expected,
         due.deadline,
         handoff_turn=handoff_turn,
         user_requested=user_requested_human,
-        trigger=due.trigger,
+        trigger=None if needed and due.trigger == "request" else due.trigger,
     )
     if error is not None:
         outcome = Outcome.ASSISTANT_ERROR

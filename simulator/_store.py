@@ -1,8 +1,8 @@
 """The DuckDB store: one file per project, one writer, bulk writes, dialogues whole or not at all.
 
-Finished dialogues are buffered and written in batches: each batch becomes three Arrow tables (dialogues,
-turns, slot checks) inserted in one transaction, so a dialogue's rows land together or not at all, and a
-process killed mid-run loses only the dialogues not yet flushed, which a resumed run simulates again.
+Finished dialogues are buffered and written in batches: each batch becomes four Arrow tables (dialogues,
+turns, slot checks, edits) inserted in one transaction, so a dialogue's rows land together or not at all,
+and a process killed mid-run loses only the dialogues not yet flushed, which a resumed run simulates again.
 """
 
 from __future__ import annotations
@@ -435,7 +435,7 @@ class Store:
     Example:
         >>> store = Store(":memory:")
         >>> store.con.execute("select max(version) from schema_version").fetchone()[0]
-        2
+        3
     """
 
     def __init__(self, path: str | Path, *, flush_every: int = 500, flush_seconds: float = 1.0) -> None:

@@ -217,3 +217,11 @@ def test_an_interjection_that_was_never_sent_leaves_the_twin_as_it_was(
     # The bot answers the same words the same way, so nothing should tell such a pair's dialogues apart.
     assert [pair for pair, same, _ in quiet_pairs if not same] == []
     assert all(same_user_texts for _, _, same_user_texts in quiet_pairs)
+
+
+def test_transcripts_do_not_depend_on_the_run_name(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    run_drill(RunConfig(db=str(a), n=25, seed=6, run_id="first-name", perturb="typo"))
+    run_drill(RunConfig(db=str(b), n=25, seed=6, run_id="another", perturb="typo"))
+    sql = "select idx, transcript_sha256 from dialogues order by idx"
+    assert query(a, sql) == query(b, sql)

@@ -133,3 +133,35 @@ def test_every_policy_is_checked_before_the_first_run(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "nope.yaml" in result.stderr
     assert not db.exists()
+
+
+def test_the_bot_says_the_same_things_under_either_run_name(compared: tuple[Path, str]) -> None:
+    db, _ = compared
+    # Before any hand-off the two runs of a scenario meet the same bot, word for word.
+    differ = query(
+        db,
+        """select count(*) from turns a join dialogues da using (dialogue_id)
+           join dialogues db on db.idx = da.idx and db.run_id = 'cmp-standard'
+           join turns b on b.dialogue_id = db.dialogue_id and b.turn_idx = a.turn_idx
+           where da.run_id = 'cmp-none' and a.speaker = 'assistant' and b.speaker = 'assistant'
+             and not coalesce(b.handoff, false) and a.turn_idx <= all (
+                 select t.turn_idx from turns t where t.dialogue_id = db.dialogue_id and t.handoff)
+             and a.text <> b.text""",
+    )
+    first = query(
+        db,
+        """select count(*) from turns a join dialogues da using (dialogue_id)
+           join dialogues db on db.idx = da.idx and db.run_id = 'cmp-standard'
+           join turns b on b.dialogue_id = db.dialogue_id and b.turn_idx = a.turn_idx
+           where da.run_id = 'cmp-none' and a.speaker = 'assistant' and b.speaker = 'assistant'
+             and not coalesce(b.handoff, false)""",
+    )
+    assert first[0][0] > 50 and differ == [(0,)]
+
+
+def test_long_policy_chains_get_distinct_run_ids() -> None:
+    from botdrill.simulator._cli import _slug
+
+    a = _slug("critical+failures:2+crisis+request+confidence:0.5x2")
+    b = _slug("critical+failures:2+crisis+request+confidence:0.6x2")
+    assert a != b and len(a) <= 30 and len(b) <= 30

@@ -720,3 +720,18 @@ def test_a_policy_hand_off_in_place_of_a_failure_is_credited_with_it(pack: Pack)
     t2.bot("Passing you to a colleague.", handoff=True, source="policy", escalated_by="critical")
     record, _ = run_score(pack, scenario, t2, "handoff")
     assert record.outcome is Outcome.OVER_ESCALATION
+
+
+def test_a_request_before_a_critical_deadline_is_still_the_bot_s_success(pack: Pack) -> None:
+    scenario = make_scenario(pack, "report_fraud", within=3)
+    t = (
+        Transcript("report_fraud")
+        .user("someone is using my card")
+        .bot("How much was it?", intent="report_fraud")
+        .user("just get me a person", acts=["request_human"])
+        .bot("Transferring you to our fraud team.", intent="report_fraud", handoff=True)
+    )
+    record, _ = run_score(pack, scenario, t, "handoff", requested=True)
+    # The request's deadline (turn 2) came first; the hand-off the intent needed anyway is a success.
+    assert (record.escalation_trigger, record.escalation_deadline) == ("request", 2)
+    assert record.outcome is Outcome.SUCCESS
