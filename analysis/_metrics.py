@@ -46,6 +46,14 @@ def _open(db: Database) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+def _dicts(db: Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Rows of a query as dicts keyed by column name."""
+    with _open(db) as con:
+        cursor = con.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def latest_run(db: Database) -> str | None:
     """The id of the most recently created run, or `None` for an empty database."""
     with _open(db) as con:
@@ -105,10 +113,7 @@ def failures(
     sql += " order by dialogue_id"
     if limit is not None:
         sql += f" limit {int(limit)}"
-    with _open(db) as con:
-        cursor = con.execute(sql, params)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return _dicts(db, sql, params)
 
 
 @dataclass(frozen=True)
@@ -194,7 +199,4 @@ def coverage(db: Database, run_id: str, *, level: str | None = None) -> list[dic
         sql += " and level = ?"
         params.append(level)
     sql += " order by level, intent, complexity, persona, perturbation, edge_kind, edge_source, edge_target"
-    with _open(db) as con:
-        cursor = con.execute(sql, params)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return _dicts(db, sql, params)

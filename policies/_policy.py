@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -55,8 +54,9 @@ from botdrill.agents._adapters import (
 )
 from botdrill.agents._judge import judge_handoff
 from botdrill.agents._types import Message, Reply
-from botdrill.scenarios import BotdrillError, Pack, ScenarioError
-from botdrill.scenarios._loader import _build, _line_for
+from botdrill.scenarios import Pack
+from botdrill.scenarios._errors import LocatedError
+from botdrill.scenarios._loader import _line_for, compose_mapping
 
 RuleName = Literal["crisis", "request", "critical", "confidence", "failures"]
 
@@ -167,27 +167,14 @@ _RULE_SYNTAX = {
 }
 
 
-class PolicyError(BotdrillError):
+class PolicyError(LocatedError):
     """An escalation policy spec or file is malformed or invalid, or does not fit the pack.
 
-    Attributes:
-        path: the policy file, or `None` for a built-in or inline policy.
-        line: 1-based line of the offending value, when known.
-        field: dotted path of the offending field (`crisis_keywords.2`), when known.
-        reason: what is wrong, in words.
+    Attributes (see `LocatedError`): `path` is the policy file, or `None` for a built-in or inline policy;
+    `field` a dotted path such as `crisis_keywords.2`.
     """
 
     code = "policy_invalid"
-
-    def __init__(
-        self, reason: str, *, path: str | None = None, line: int | None = None, field: str | None = None
-    ) -> None:
-        self.path = path
-        self.line = line
-        self.field = field
-        self.reason = reason
-        where = (path + (f":{line}" if line is not None else "") + ": ") if path else ""
-        super().__init__(where + (f"{field}: " if field else "") + reason)
 
 
 def _fold(text: str) -> str:
@@ -462,28 +449,7 @@ def _rule(spec: str, rule: str, param: str | None) -> tuple[dict[str, Any], str]
 
 
 def _parse_yaml(text: str, *, source: str, default_name: str) -> Policy:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PolicyError(
-            f"not valid YAML: {problem}", path=source, line=mark.line + 1 if mark else None
-        ) from None
-    if root is None:
-        raise PolicyError("the file is empty", path=source)
-    lines: dict[tuple[str | int, ...], int] = {}
-    try:
-        data = _build(root, (), lines, source)
-    except ScenarioError as exc:  # the pack loader's structural checks: duplicate or non-scalar keys
-        raise PolicyError(exc.reason, path=source, line=exc.line, field=exc.field) from None
-    except yaml.constructor.ConstructorError as exc:
-        mark = exc.problem_mark
-        raise PolicyError(
-            f"unsupported YAML value: {exc.problem}", path=source, line=mark.line + 1 if mark else None
-        ) from None
-    if not isinstance(data, dict):
-        raise PolicyError("a policy file must be a mapping of keys to values", path=source, line=1)
+    data, lines = compose_mapping(text, source=source, error=PolicyError, what="a policy file")
     data.setdefault("name", default_name)
     try:
         return Policy.model_validate(data)

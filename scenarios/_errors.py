@@ -1,7 +1,8 @@
 """Errors that are the user's configuration's fault.
 
     BotdrillError                  base of every error botdrill raises on purpose
-    └── ScenarioError              a pack or scenario file is malformed or invalid (file, line, field)
+    └── LocatedError               a file or spec is malformed or invalid (file, line, field)
+        └── ScenarioError          a pack or scenario file
 
 Errors of the assistant under test live in `botdrill.agents` and are recorded on the dialogue, never raised
 out of a run.
@@ -16,17 +17,18 @@ class BotdrillError(Exception):
     code = "botdrill_error"
 
 
-class ScenarioError(BotdrillError):
-    """A pack file is malformed or invalid.
+class LocatedError(BotdrillError):
+    """A configuration file (or spec) is malformed or invalid, at a place that can be named.
 
     Attributes:
-        path: the file, or `None` for packs built in memory.
+        path: the file, or `None` for something built in memory or given inline.
         line: 1-based line of the offending value, when known.
         field: dotted path of the offending field (`intents.3.escalation.within_turns`), when known.
         reason: what is wrong, in words.
     """
 
-    code = "scenario_invalid"
+    unnamed: str | None = None
+    """What the message names when there is no file (`<pack>`), or `None` to name nothing."""
 
     def __init__(
         self, reason: str, *, path: str | None = None, line: int | None = None, field: str | None = None
@@ -35,8 +37,15 @@ class ScenarioError(BotdrillError):
         self.line = line
         self.field = field
         self.reason = reason
-        where = path or "<pack>"
-        if line is not None:
+        where = path or self.unnamed
+        if where is not None and line is not None:
             where += f":{line}"
-        head = f"{where}: {field}: " if field else f"{where}: "
-        super().__init__(head + reason)
+        head = f"{where}: " if where is not None else ""
+        super().__init__(head + (f"{field}: " if field else "") + reason)
+
+
+class ScenarioError(LocatedError):
+    """A pack file is malformed or invalid (see `LocatedError` for its attributes)."""
+
+    code = "scenario_invalid"
+    unnamed = "<pack>"

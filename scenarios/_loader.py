@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ._errors import ScenarioError
+from ._errors import LocatedError, ScenarioError
 from ._models import Pack
 
 _Path = tuple[str | int, ...]
@@ -72,32 +72,46 @@ def _line_for(loc: _Path, lines: dict[_Path, int]) -> int | None:
     return None
 
 
-def parse_pack(text: str, *, source: str = "<pack>") -> Pack:
-    """Parse and validate a pack from YAML text.
+def compose_mapping(
+    text: str, *, source: str, error: type[LocatedError], what: str
+) -> tuple[dict[str, Any], dict[_Path, int]]:
+    """Safe-load a YAML mapping and the line of every node under its path, or raise `error` saying where.
 
-    Raises:
-        ScenarioError: with `source`, the line and the field of the first problem (and how many more).
+    Shared by every YAML file botdrill reads (packs, escalation policies): `what` names the file's kind
+    in the message for a file that is not a mapping.
     """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(
-            f"not valid YAML: {problem}", path=source, line=mark.line + 1 if mark else None
-        ) from None
+        raise error(f"not valid YAML: {problem}", path=source, line=mark.line + 1 if mark else None) from None
     if root is None:
-        raise ScenarioError("the file is empty", path=source)
+        raise error("the file is empty", path=source)
     lines: dict[_Path, int] = {}
     try:
         data = _build(root, (), lines, source)
+    except ScenarioError as exc:  # structural checks: duplicate or non-scalar keys
+        if error is ScenarioError:
+            raise
+        raise error(exc.reason, path=source, line=exc.line, field=exc.field) from None
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
-        raise ScenarioError(
+        raise error(
             f"unsupported YAML value: {exc.problem}", path=source, line=mark.line + 1 if mark else None
         ) from None
     if not isinstance(data, dict):
-        raise ScenarioError("a pack must be a mapping of keys to values", path=source, line=1)
+        raise error(f"{what} must be a mapping of keys to values", path=source, line=1)
+    return data, lines
+
+
+def parse_pack(text: str, *, source: str = "<pack>") -> Pack:
+    """Parse and validate a pack from YAML text.
+
+    Raises:
+        ScenarioError: with `source`, the line and the field of the first problem (and how many more).
+    """
+    data, lines = compose_mapping(text, source=source, error=ScenarioError, what="a pack")
     try:
         return Pack.model_validate(data)
     except ValidationError as exc:

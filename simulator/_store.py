@@ -563,17 +563,7 @@ class Store:
         table = pa.Table.from_pylist(
             [{f.name: row.get(f.name) for f in _COVERAGE_SCHEMA} for row in rows], schema=_COVERAGE_SCHEMA
         )
-        self.con.execute("BEGIN")
-        try:
-            self.con.execute("delete from coverage where run_id = ?", [run_id])
-            self.con.register("_bd_coverage", table)
-            self.con.execute("insert into coverage by name select * from _bd_coverage")
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        finally:
-            self.con.unregister("_bd_coverage")
+        self._insert("coverage", table, delete=("run_id", run_id))
 
     def add_capacity(
         self, capacity_id: str, run_id: str | None, config: dict[str, Any], rows: list[dict[str, Any]]
@@ -588,16 +578,26 @@ class Store:
             [{"capacity_id": capacity_id, "run_id": run_id, "config": json.dumps(config, sort_keys=True)}
              | {c: row.get(c) for c in columns} for row in rows]
         )  # fmt: skip
+        self._insert("capacity", table, extra=", now() as created_at")
+
+    def _insert(
+        self, name: str, table: pa.Table, *, delete: tuple[str, str] | None = None, extra: str = ""
+    ) -> None:
+        """Insert an Arrow table into table `name` by column name, in one transaction (after deleting
+        the rows where `delete[0] = delete[1]`, when given)."""
+        view = f"_bd_{name}"
         self.con.execute("BEGIN")
         try:
-            self.con.register("_bd_capacity", table)
-            self.con.execute("insert into capacity by name select *, now() as created_at from _bd_capacity")
+            if delete is not None:
+                self.con.execute(f"delete from {name} where {delete[0]} = ?", [delete[1]])
+            self.con.register(view, table)
+            self.con.execute(f"insert into {name} by name select *{extra} from {view}")
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
         finally:
-            self.con.unregister("_bd_capacity")
+            self.con.unregister(view)
 
     def close(self) -> None:
         """Flush and close."""
