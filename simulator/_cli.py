@@ -100,6 +100,12 @@ def run(
     intent_quota: Annotated[
         str, typer.Option(help="Explicit intent shares, e.g. report_fraud:0.2,bereavement:0.1.")
     ] = "",
+    trials: Annotated[
+        int,
+        typer.Option(
+            min=1, max=100, help="Runs of each scenario and variant, with fresh random streams (for pass^k)."
+        ),
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Drill an assistant with simulated users and store every dialogue in DuckDB."""
@@ -130,6 +136,7 @@ def run(
                     complexity=complexity,
                     critical_share=critical_share,
                     intent_quota=intent_quota,
+                    trials=trials,
                 )
             )
     except ValidationError as exc:

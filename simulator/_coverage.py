@@ -9,7 +9,8 @@ has none until it is resumed. Levels:
   the cell (within about one of the target), `dialogues` the scenarios stored; `filled` when every planned
   one is stored. A cell whose target is below one may be planned nothing, and is then trivially filled:
   compare `target` with `planned` to see which small cells a short run left out.
-- `intent_perturbation`: dialogues per intent and variant (every scenario runs under every variant).
+- `intent_perturbation`: dialogues per intent and variant (every scenario runs under every variant, in
+  every trial).
 - `edge`: dialogues that walked each observable edge of the pack's domain graph: `opens` (the intent the
   user raised first), `turns_into` (the dialogue turned from one intent to the other), `switches_to` (a
   topic switch from the goal to the other intent), `needs` (the user said the slot), `escalates` and
@@ -71,9 +72,16 @@ def _name(node: str) -> str:
 
 
 def coverage_rows(
-    con: duckdb.DuckDBPyConnection, run_id: str, pack: Pack, sampler: Sampler, n: int, variants: list[str]
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    pack: Pack,
+    sampler: Sampler,
+    n: int,
+    variants: list[str],
+    trials: int = 1,
 ) -> list[dict[str, Any]]:
-    """The coverage rows of run `run_id`, which sampled `n` scenarios with `sampler` under `variants`."""
+    """The coverage rows of run `run_id`, which sampled `n` scenarios with `sampler` under `variants`,
+    each in `trials` trials."""
 
     def counts(sql: str) -> dict[tuple[str, ...], int]:
         rows = con.execute(sql, {"run": run_id}).fetchall()
@@ -100,14 +108,15 @@ def coverage_rows(
     plan_persona = Counter((intent, persona) for intent, _, persona, _ in plan)
 
     per_intent = counts(
-        "SELECT gold_intent, count(DISTINCT pair_id) FROM dialogues WHERE run_id = $run GROUP BY ALL"
+        "SELECT gold_intent, count(DISTINCT scenario_id) FROM dialogues WHERE run_id = $run GROUP BY ALL"
     )
     per_complexity = counts(
-        "SELECT gold_intent, complexity, count(DISTINCT pair_id) FROM dialogues WHERE run_id = $run "
+        "SELECT gold_intent, complexity, count(DISTINCT scenario_id) FROM dialogues WHERE run_id = $run "
         "GROUP BY ALL"
     )
     per_persona = counts(
-        "SELECT gold_intent, persona, count(DISTINCT pair_id) FROM dialogues WHERE run_id = $run GROUP BY ALL"
+        "SELECT gold_intent, persona, count(DISTINCT scenario_id) FROM dialogues WHERE run_id = $run "
+        "GROUP BY ALL"
     )
     per_variant = counts(
         "SELECT gold_intent, variant, count(*) FROM dialogues WHERE run_id = $run GROUP BY ALL"
@@ -136,7 +145,14 @@ def coverage_rows(
             )
         for variant in variants:
             seen = per_variant.get((intent, variant), 0)
-            cell("intent_perturbation", n * share, planned, seen, intent=intent, perturbation=variant)
+            cell(
+                "intent_perturbation",
+                n * share * trials,
+                planned * trials,
+                seen,
+                intent=intent,
+                perturbation=variant,
+            )
 
     graph = DomainGraph.from_pack(pack)
     walked = {kind: counts(_EDGE_SQL[kind]) for kind in _OBSERVED_KINDS}

@@ -112,7 +112,10 @@ class DialogueRecord(BaseModel):
     idx: int
     """Position in the run: scenario index x variants per scenario + variant number."""
     pair_id: str
-    """`<run_id>-<scenario index>`: shared by the clean run of a scenario and its perturbed runs."""
+    """`<run_id>-<scenario index>[-t<trial>]`: shared by the clean run of a scenario and its perturbed runs
+    in one trial."""
+    trial: int
+    """Which repetition of the scenario and variant (`--trials`), from 0."""
     perturbation: str
     """`none` for the clean run, else the perturbation names (`typo`, `filler+casing`)."""
     intensity: int

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import platform
+import random
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from botdrill.agents._adapters import Assistant, BatchAssistant, load_target
 from botdrill.policies import parse_policy, wrap_with_policy
-from botdrill.scenarios import BotdrillError, Quotas, Sampler, load_pack, pack_digest
+from botdrill.scenarios import BotdrillError, Quotas, Sampler, Scenario, load_pack, pack_digest
 
 from ._coverage import coverage_rows
 from ._engine import Engine, Finished
@@ -44,6 +45,9 @@ class RunConfig(BaseModel):
     """The DuckDB file results go to."""
     n: int = Field(default=200, ge=1)
     """How many scenarios the run samples; each runs clean and once per perturbation."""
+    trials: int = Field(default=1, ge=1, le=100)
+    """How many times each scenario runs under each variant, with fresh random streams for the user, the
+    noise and the clock: the repeated trials pass^k is computed over."""
     perturb: str = "default"
     """Comma-separated perturbations, each run on every scenario next to its clean twin: `NAME[:0-3]`,
     chains as `a+b`, `none` for clean runs only, `all` for every one, `default` for the default set."""
@@ -132,6 +136,7 @@ def _check_resumable(existing: dict[str, Any], config: RunConfig, digest: str, *
         "intent_quota": (stored_config.get("intent_quota", ""), config.intent_quota),
         "complexity": (stored_config.get("complexity", "simple"), config.complexity),
         "policy": (stored_config.get("policy", "none"), config.policy),
+        "trials": (stored_config.get("trials", 1), config.trials),
     }
     differ = {name: pair for name, pair in pairs.items() if pair[0] != pair[1]}
     if not differ and grows and stored_config.get("sampler", 1) != SAMPLER:
@@ -160,15 +165,25 @@ def quotas_of(config: RunConfig) -> Quotas:
     )
 
 
-def _jobs(sampler: Sampler, variants: list[Variant], todo: list[int]) -> Iterator[Job]:
-    """The dialogues still to run, in index order: scenario by scenario, clean first, then each variant."""
-    per = len(variants)
+def trial_scenario(scenario: Scenario, trial: int) -> Scenario:
+    """The scenario as run in `trial`: the same person and goal, with its own seed after trial 0."""
+    if not trial:
+        return scenario
+    seed = random.Random(f"botdrill:trial:{scenario.seed}:{trial}").getrandbits(63)
+    return scenario.model_copy(update={"seed": seed})
+
+
+def _jobs(sampler: Sampler, variants: list[Variant], trials: int, todo: list[int]) -> Iterator[Job]:
+    """The dialogues still to run, in index order: scenario by scenario, clean first, then each variant,
+    each in every trial."""
+    per = len(variants) * trials
     scenario = None
     for idx in todo:
-        i, v = divmod(idx, per)
+        i, rest = divmod(idx, per)
+        v, t = divmod(rest, trials)
         if scenario is None or scenario.index != i:
             scenario = sampler.scenario(i)
-        yield Job(scenario, variants[v], idx)
+        yield Job(trial_scenario(scenario, t), variants[v], idx, t)
 
 
 def run_drill(
@@ -202,7 +217,7 @@ def run_drill(
     variants = parse_variants(config.perturb)
     sampler = Sampler(pack, config.seed, quotas_of(config))
     policy = parse_policy(config.policy)
-    total = config.n * len(variants)
+    total = config.n * len(variants) * config.trials
     inner = assistant if assistant is not None else load_target(config.target)
     bot = wrap_with_policy(inner, policy, pack)
     run_id = config.run_id or new_run_id()
@@ -254,7 +269,7 @@ def run_drill(
             modelled_latency=bool(getattr(bot, "modelled_latency", False)),
             policy=policy.name,
             # Sampled lazily, so a long run holds only its cohort in memory.
-            source=_jobs(sampler, variants, todo),
+            source=_jobs(sampler, variants, config.trials, todo),
         )
         if on_progress is not None:
             on_progress(skipped, total)
@@ -272,7 +287,10 @@ def run_drill(
         store.flush()
         if existing is None or json.loads(existing["config"]).get("sampler", 1) == SAMPLER:
             store.replace_coverage(
-                run_id, coverage_rows(store.con, run_id, pack, sampler, config.n, [v.name for v in variants])
+                run_id,
+                coverage_rows(
+                    store.con, run_id, pack, sampler, config.n, [v.name for v in variants], config.trials
+                ),
             )
         store.end_run(run_id, "finished")
     finally:

@@ -159,6 +159,7 @@ def score(
         dialogue_id=job.dialogue_id(run_id),
         idx=job.idx,
         pair_id=job.pair_id(run_id),
+        trial=job.trial,
         perturbation=job.variant.perturbation,
         intensity=job.variant.intensity,
         variant=job.variant.name,

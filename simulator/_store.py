@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS dialogues (
     dialogue_id VARCHAR PRIMARY KEY,
     idx INTEGER NOT NULL,
     pair_id VARCHAR NOT NULL,
+    trial INTEGER NOT NULL,
     perturbation VARCHAR NOT NULL,
     intensity INTEGER NOT NULL,
     variant VARCHAR NOT NULL,
@@ -185,6 +186,7 @@ UPDATE schema_version SET version = 2;
 # Version 2 files (before quotas, triggers and policies): every dialogue was simple, judged on its intent's
 # rule alone, with no policy around the bot.
 _FROM_V2 = """
+ALTER TABLE dialogues ADD COLUMN trial INTEGER DEFAULT 0;
 ALTER TABLE dialogues ADD COLUMN complexity VARCHAR DEFAULT 'simple';
 ALTER TABLE dialogues ADD COLUMN walk VARCHAR[];
 ALTER TABLE dialogues ADD COLUMN escalation_trigger VARCHAR;
@@ -309,7 +311,8 @@ GROUP BY d.run_id, r.target, r.seed, r.pack;
 
 -- One row per perturbed dialogue next to its clean twin (same persona, goal and seed).
 CREATE OR REPLACE VIEW pairs AS
-SELECT p.run_id, p.pair_id, p.gold_intent, p.critical, p.persona, p.perturbation, p.intensity, p.variant,
+SELECT p.run_id, p.pair_id, p.trial, p.scenario_id, p.gold_intent, p.critical, p.persona, p.perturbation,
+       p.intensity, p.variant,
        c.dialogue_id AS clean_dialogue_id, p.dialogue_id AS perturbed_dialogue_id,
        c.success AS clean_success, p.success AS perturbed_success,
        c.outcome AS clean_outcome, p.outcome AS perturbed_outcome
@@ -355,6 +358,7 @@ _TURN_SCHEMA = pa.schema(
 )
 _DIALOGUE_TYPES = {
     "idx": pa.int32(),
+    "trial": pa.int32(),
     "intensity": pa.int32(),
     "success": pa.bool_(),
     "seed": pa.int64(),

@@ -119,16 +119,20 @@ def parse_variants(spec: str | list[str] | tuple[str, ...] | None) -> list[Varia
 
 @dataclass(frozen=True)
 class Job:
-    """One dialogue to simulate: a scenario run as one variant."""
+    """One dialogue to simulate: a scenario run as one variant, in one trial."""
 
     scenario: Scenario
     variant: Variant
     idx: int
-    """Position of the dialogue in the run: scenario index x number of variants + variant number."""
+    """Position of the dialogue in the run: (scenario index x variants + variant number) x trials + trial."""
+    trial: int = 0
+    """Which repetition of the scenario and variant this is (`--trials`); trial 0 is the scenario as drawn,
+    later trials re-run it with the user's, the noise's and the clock's random streams seeded anew."""
 
     def pair_id(self, run_id: str) -> str:
-        """Shared by every variant of one scenario."""
-        return f"{run_id}-{self.scenario.index:06d}"
+        """Shared by every variant of one scenario in one trial."""
+        base = f"{run_id}-{self.scenario.index:06d}"
+        return f"{base}-t{self.trial}" if self.trial else base
 
     def dialogue_id(self, run_id: str) -> str:
         if self.variant.clean:

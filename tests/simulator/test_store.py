@@ -554,17 +554,17 @@ def test_a_version_1_file_is_migrated_on_open(tmp_path: Path, pack: Pack) -> Non
     # Version 3: they were simple dialogues, judged on their intent's rule, with no policy around the bot.
     assert query(
         db,
-        "select complexity, walk, escalation_trigger, escalation_deadline, escalated_by, policy "
+        "select trial, complexity, walk, escalation_trigger, escalation_deadline, escalated_by, policy "
         "from dialogues order by idx",
     ) == [
-        ("simple", ["check_balance"], None, None, None, "none"),
-        ("simple", ["freeze_card"], None, None, None, "none"),
+        (0, "simple", ["check_balance"], None, None, None, "none"),
+        (0, "simple", ["freeze_card"], None, None, None, "none"),
     ]
     # Nothing else of them changed.
     assert (
         query(
             db,
-            "select * exclude (pair_id, perturbation, intensity, variant, success, complexity, walk, "
+            "select * exclude (pair_id, perturbation, intensity, variant, success, trial, complexity, walk, "
             "escalation_trigger, escalation_deadline, escalated_by, policy) from dialogues order by idx",
         )
         == old_rows
