@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Literal
@@ -24,6 +25,29 @@ from botdrill.scenarios import Pack
 from ._types import DialogueAct, GoldSlot
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*")
+
+
+@dataclass
+class EditSelection:
+    """Which of a turn's edits happen, by the order the chain attempts them (0, 1, 2...).
+
+    Failure shrinking re-runs a dialogue with some edits left out: an edit that is not kept never
+    happens (its `replace` or break is a no-op), so the text is what it would have been without it. Edits
+    are identified by position because a perturbation attempts them in a seeded, repeatable order.
+    """
+
+    keep: Callable[[int], bool] = field(default=lambda j: True)
+    attempted: int = 0
+    """Edits attempted so far in the turn, kept or not."""
+
+    def allow(self) -> bool:
+        """Number the next attempted edit; whether it happens."""
+        j = self.attempted
+        self.attempted += 1
+        return self.keep(j)
+
+
+_SELECTION: ContextVar[EditSelection | None] = ContextVar("botdrill_edit_selection", default=None)
 
 
 @dataclass(frozen=True)
@@ -97,6 +121,9 @@ class Utterance:
         """
         if not 0 <= start <= end <= len(self.text):
             raise ValueError(f"edit [{start}, {end}) is outside a text of {len(self.text)} characters")
+        selection = _SELECTION.get()
+        if selection is not None and not selection.allow():
+            return self
         delta = len(new) - (end - start)
         if slots is None:
             if self.protected(start, end):
@@ -128,7 +155,11 @@ class Utterance:
 
     def split_at(self, offsets: Iterable[int], *, perturbation: str, intensity: int) -> Utterance:
         """The same text sent as several messages, split at `offsets` (each outside every slot value)."""
-        new = sorted(set(self.breaks) | {o for o in offsets if 0 < o < len(self.text)})
+        selection = _SELECTION.get()
+        wanted = sorted({o for o in offsets if 0 < o < len(self.text) and o not in self.breaks})
+        if selection is not None:
+            wanted = [o for o in wanted if selection.allow()]
+        new = sorted(set(self.breaks) | set(wanted))
         for o in new:
             if self.protected(o, o):
                 raise ValueError(f"{perturbation}: a break at {o} would split a gold slot value")
@@ -297,6 +328,7 @@ def apply_chain(
     chain: Sequence[tuple[str, int]],
     rng_for: Callable[[str], random.Random],
     ctx: NoiseContext,
+    selection: EditSelection | None = None,
 ) -> Utterance:
     """Apply text perturbations in order; dialogue-level ones in `chain` are skipped here.
 
@@ -304,11 +336,16 @@ def apply_chain(
         chain: `(name, intensity)` pairs.
         rng_for: the random stream for a perturbation name, so adding one perturbation to a chain does
             not change what the others do.
+        selection: which attempted edits happen (all when not given); it counts the attempts.
     """
-    for name, intensity in chain:
-        spec = get_perturbation(name)
-        if spec.level == "text":
-            utt = spec(utt, rng_for(name), intensity, ctx)
+    token = _SELECTION.set(selection)
+    try:
+        for name, intensity in chain:
+            spec = get_perturbation(name)
+            if spec.level == "text":
+                utt = spec(utt, rng_for(name), intensity, ctx)
+    finally:
+        _SELECTION.reset(token)
     return utt
 
 

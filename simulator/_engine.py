@@ -47,6 +47,7 @@ from botdrill.agents._adapters import (
 )
 from botdrill.agents._disfluency import STOPWORDS
 from botdrill.agents._judge import judge_handoff
+from botdrill.agents._perturb import EditSelection
 from botdrill.agents._user import AgendaState
 from botdrill.policies import EscalationSpec
 from botdrill.scenarios import Pack, Scenario, dialogue_rng
@@ -190,6 +191,7 @@ class Engine:
         modelled_latency: use a deterministic latency model for the simulated clock (for the built-in bot,
             whose real latency is a batch artefact) instead of the measured one.
         policy: the name of the escalation policy wrapped around the assistant, stored on each dialogue.
+        count_edits: record how many text edits each user turn attempted, in `attempts` (for shrinking).
     """
 
     pack: Pack
@@ -202,6 +204,9 @@ class Engine:
     timeout: float = 30.0
     modelled_latency: bool = False
     policy: str = "none"
+    count_edits: bool = False
+    attempts: dict[str, dict[int, int]] = field(init=False, default_factory=dict)
+    """With `count_edits`: per dialogue id, the text edits each user turn attempted."""
     user: AgendaUser = field(init=False)
     spec: EscalationSpec = field(init=False)
     _semaphore: asyncio.Semaphore | None = field(init=False, default=None)
@@ -307,7 +312,10 @@ class Engine:
             acts += ("crisis_cue",)
         chain = d.job.variant.text_chain
         if chain:
-            scenario, n = d.scenario, d.user_turns
+            scenario, n, keep = d.scenario, d.user_turns, d.job.keep
+            selection = None
+            if keep is not None or self.count_edits:
+                selection = EditSelection(keep=lambda j: keep is None or (n, j) in keep)
             utt = apply_chain(
                 utt,
                 chain,
@@ -315,7 +323,10 @@ class Engine:
                 NoiseContext(
                     pack=self.pack, distractors=self._distractors, channel=scenario.persona.channel.value
                 ),
+                selection,
             )
+            if selection is not None:
+                self.attempts.setdefault(d.thread_id, {})[n] = selection.attempted
             if mistakes:  # a typo in a wrong value: the mark says what stands there now
                 text = utt.text
                 utt = replace(

@@ -128,6 +128,9 @@ class Job:
     trial: int = 0
     """Which repetition of the scenario and variant this is (`--trials`); trial 0 is the scenario as drawn,
     later trials re-run it with the user's, the noise's and the clock's random streams seeded anew."""
+    keep: frozenset[tuple[int, int]] | None = None
+    """Failure shrinking: the text edits that happen, as (user turn number from 1, attempt within the
+    turn from 0); None for all of them."""
 
     def pair_id(self, run_id: str) -> str:
         """Shared by every variant of one scenario in one trial."""
