@@ -168,3 +168,6 @@ class DialogueRecord(BaseModel):
     """Simulated duration of the dialogue."""
     transcript_sha256: str
     """Digest of the transcript's texts, to compare runs for determinism at a glance."""
+    simulator_fault: str | None = None
+    """Why the simulated user, not the assistant, is to blame (`left_goal`, `wrong_value`,
+    `uncorrected_mistake`, `ended_early`), or None. Such dialogues are left out of the assistant's scores."""

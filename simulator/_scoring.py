@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 from botdrill.policies import EscalationRule, EscalationSpec, Events, judge
-from botdrill.scenarios import Pack, Scenario, normalize_value
+from botdrill.scenarios import Goal, Pack, Scenario, normalize_value
 
 from ._records import DialogueRecord, EndReason, Outcome, SlotCheck, SlotStatus, TurnRecord
 from ._variants import Job
@@ -70,6 +71,60 @@ def escalation_events(spec: EscalationSpec, intent: str, turns: list[TurnRecord]
         if crisis_at is None and "crisis_cue" in acts:
             crisis_at = bots
     return Events(intent_at=intent_at, request_at=request_at, crisis_at=crisis_at, failures=tuple(failures))
+
+
+SimulatorFault = Literal["left_goal", "wrong_value", "uncorrected_mistake", "ended_early"]
+
+
+def simulator_fault(goal: Goal, turns: list[TurnRecord]) -> SimulatorFault | None:
+    """Why the simulated user, not the assistant, is to blame for how a dialogue went, if it is.
+
+    - `left_goal`: a user message pursues an intent outside the goal's walk, and not as a labelled topic
+      switch (the user contradicted its own goal).
+    - `wrong_value`: a gold slot value the user said differs from its goal.
+    - `uncorrected_mistake`: the user said a value by mistake (a `correction` dialogue) and the dialogue
+      ended before it corrected it, so a bot that kept the wrong value did nothing wrong.
+    - `ended_early`: the user left before the assistant answered anything it had said about its goal.
+
+    The built-in user keeps to its goal by construction, so only the last two occur with it; an LLM user
+    can do all four.
+    """
+    walk = set(goal.walk)
+    raised_at: int | None = None
+    bots = 0
+    for t in turns:
+        if t.speaker == "assistant":
+            bots += 1
+            continue
+        acts = t.gold_acts or []
+        if t.gold_intent is not None and t.gold_intent not in walk and "switch_topic" not in acts:
+            return "left_goal"
+        for gold in t.gold_slots or []:
+            if goal.slots.get(gold.slot) != gold.value:
+                return "wrong_value"
+        if raised_at is None and t.gold_intent == goal.intent and t.text:
+            raised_at = bots
+    if goal.mistaken:
+        corrected = {
+            g.slot
+            for t in turns
+            if t.speaker == "user" and "correct" in (t.gold_acts or [])
+            for g in t.gold_slots or []
+        }
+        said_wrong = any(
+            e.perturbation == "correction" for t in turns if t.speaker == "user" for e in t.edits or []
+        )
+        if said_wrong and not set(goal.mistaken) <= corrected:
+            return "uncorrected_mistake"
+    last = turns[-1] if turns else None
+    user_left = (
+        last is not None
+        and last.speaker == "user"
+        and bool({"goodbye", "give_up", "abandon"} & set(last.gold_acts or []))
+    )
+    if user_left and (raised_at is None or bots <= raised_at):
+        return "ended_early"
+    return None
 
 
 def score(
@@ -194,5 +249,6 @@ def score(
         error_message=error[1] if error else None,
         sim_seconds=turns[-1].sim_time if turns else 0.0,
         transcript_sha256=transcript_digest(turns),
+        simulator_fault=simulator_fault(goal, turns),
     )
     return record, checks

@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS dialogues (
     error_type VARCHAR,
     error_message VARCHAR,
     sim_seconds DOUBLE NOT NULL,
-    transcript_sha256 VARCHAR NOT NULL
+    transcript_sha256 VARCHAR NOT NULL,
+    simulator_fault VARCHAR
 );
 CREATE TABLE IF NOT EXISTS turns (
     run_id VARCHAR NOT NULL,
@@ -153,6 +154,19 @@ CREATE TABLE IF NOT EXISTS capacity (
     utilisation DOUBLE,
     PRIMARY KEY (capacity_id, scope)
 );
+CREATE TABLE IF NOT EXISTS shrinks (
+    run_id VARCHAR NOT NULL,
+    dialogue_id VARCHAR NOT NULL,
+    shrunk_dialogue_id VARCHAR,
+    outcome VARCHAR NOT NULL,
+    reproduced BOOLEAN NOT NULL,
+    edits_before INTEGER NOT NULL,
+    edits_after INTEGER NOT NULL,
+    kept JSON NOT NULL,
+    tests INTEGER NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (dialogue_id)
+);
 CREATE TABLE IF NOT EXISTS coverage (
     run_id VARCHAR NOT NULL,
     level VARCHAR NOT NULL,
@@ -187,6 +201,7 @@ UPDATE schema_version SET version = 2;
 # rule alone, with no policy around the bot.
 _FROM_V2 = """
 ALTER TABLE dialogues ADD COLUMN trial INTEGER DEFAULT 0;
+ALTER TABLE dialogues ADD COLUMN simulator_fault VARCHAR;
 ALTER TABLE dialogues ADD COLUMN complexity VARCHAR DEFAULT 'simple';
 ALTER TABLE dialogues ADD COLUMN walk VARCHAR[];
 ALTER TABLE dialogues ADD COLUMN escalation_trigger VARCHAR;
@@ -202,25 +217,36 @@ UPDATE schema_version SET version = 3;
 """
 
 _VIEWS = """
+-- The dialogues the assistant is scored on: every view below reads these, never the faults a simulated
+-- user caused (a goal it left, a value it got wrong and never corrected, leaving before the bot could act).
+CREATE OR REPLACE VIEW scored_dialogues AS
+SELECT * FROM dialogues WHERE simulator_fault IS NULL;
+
+-- The dialogues left out of every score, with the reason.
+CREATE OR REPLACE VIEW simulator_faults AS
+SELECT run_id, dialogue_id, pair_id, perturbation, gold_intent, persona, complexity, outcome, end_reason,
+       simulator_fault
+FROM dialogues WHERE simulator_fault IS NOT NULL;
+
 CREATE OR REPLACE VIEW failures AS
 SELECT d.run_id, d.dialogue_id, d.pair_id, d.perturbation, d.intensity, d.complexity, d.policy,
        d.gold_intent, d.routed_intent, d.outcome, d.critical, d.persona,
        d.expected_escalation, d.escalation_trigger, d.escalated, d.escalation_turn, d.escalation_deadline,
        d.escalation_within, d.slot_errors,
        d.end_reason, d.error_type, d.error_message, d.user_turns, d.assistant_turns
-FROM dialogues d
+FROM scored_dialogues d
 WHERE d.outcome NOT IN ('success', 'handed_off_on_request');
 
 CREATE OR REPLACE VIEW confusion AS
 SELECT run_id, gold_intent, coalesce(routed_intent, '(none)') AS routed_intent, count(*) AS dialogues
-FROM dialogues
+FROM scored_dialogues
 GROUP BY run_id, gold_intent, coalesce(routed_intent, '(none)');
 
 -- Routing accuracy counts a dialogue the bot never routed as wrong; it is NULL for a run whose bot
 -- exposes no intent at all, where routing cannot be told from its words.
 CREATE OR REPLACE VIEW intent_summary AS
 WITH exposing AS (
-    SELECT run_id, bool_or(routing_source = 'exposed') AS exposes FROM dialogues GROUP BY run_id
+    SELECT run_id, bool_or(routing_source = 'exposed') AS exposes FROM scored_dialogues GROUP BY run_id
 )
 SELECT d.run_id, d.gold_intent, bool_or(d.critical) AS critical, count(*) AS dialogues,
        avg(CASE WHEN d.outcome = 'success' THEN 1.0 ELSE 0.0 END) AS success_rate,
@@ -232,7 +258,7 @@ SELECT d.run_id, d.gold_intent, bool_or(d.critical) AS critical, count(*) AS dia
        (count(*) FILTER (WHERE expected_escalation = 'must' AND escalated))::DOUBLE
            / nullif(count(*) FILTER (WHERE expected_escalation = 'must'), 0) AS escalation_recall,
        count(*) FILTER (WHERE outcome = 'assistant_error') AS errors
-FROM dialogues d JOIN exposing e USING (run_id)
+FROM scored_dialogues d JOIN exposing e USING (run_id)
 GROUP BY d.run_id, d.gold_intent;
 
 -- Escalation scores per run, intent and perturbation: recall and timeliness over dialogues that called for
@@ -264,7 +290,7 @@ SELECT d.run_id, any_value(d.policy) AS policy, d.gold_intent, bool_or(d.critica
        avg(d.escalation_turn) FILTER (WHERE d.escalated) AS mean_turns_to_handoff,
        avg(h.seconds) AS mean_seconds_to_handoff,
        quantile_cont(h.seconds, 0.9) AS p90_seconds_to_handoff
-FROM dialogues d LEFT JOIN first_handoff h USING (dialogue_id)
+FROM scored_dialogues d LEFT JOIN first_handoff h USING (dialogue_id)
 GROUP BY d.run_id, d.gold_intent, d.perturbation;
 
 -- The triggers a run's dialogues met (the intent's own rule, a request for a person, repeated failure, a
@@ -277,7 +303,7 @@ SELECT run_id, any_value(policy) AS policy, escalation_trigger AS trigger, pertu
        count(*) FILTER (WHERE NOT escalated) AS missed,
        (count(*) FILTER (WHERE escalated AND escalation_turn <= escalation_deadline))::DOUBLE / count(*)
            AS on_time_rate
-FROM dialogues
+FROM scored_dialogues
 WHERE expected_escalation = 'must'
 GROUP BY run_id, escalation_trigger, perturbation;
 
@@ -306,7 +332,7 @@ SELECT d.run_id, any_value(d.policy) AS policy, r.target, r.seed, r.pack,
        count(*) FILTER (WHERE d.escalated_by IS NOT NULL) AS policy_handoffs,
        avg(d.escalation_turn) FILTER (WHERE d.escalated) AS mean_turns_to_handoff,
        avg(h.seconds) AS mean_seconds_to_handoff
-FROM dialogues d JOIN runs r USING (run_id) LEFT JOIN first_handoff h USING (dialogue_id)
+FROM scored_dialogues d JOIN runs r USING (run_id) LEFT JOIN first_handoff h USING (dialogue_id)
 GROUP BY d.run_id, r.target, r.seed, r.pack;
 
 -- One row per perturbed dialogue next to its clean twin (same persona, goal and seed).
@@ -316,8 +342,120 @@ SELECT p.run_id, p.pair_id, p.trial, p.scenario_id, p.gold_intent, p.critical, p
        c.dialogue_id AS clean_dialogue_id, p.dialogue_id AS perturbed_dialogue_id,
        c.success AS clean_success, p.success AS perturbed_success,
        c.outcome AS clean_outcome, p.outcome AS perturbed_outcome
-FROM dialogues p JOIN dialogues c ON c.pair_id = p.pair_id AND c.perturbation = 'none'
+FROM scored_dialogues p JOIN scored_dialogues c ON c.pair_id = p.pair_id AND c.perturbation = 'none'
 WHERE p.perturbation <> 'none';
+
+-- Conventions of the views below: a column rolled up over all its values reads '*', so one view answers
+-- "per intent", "per perturbation" and "the whole run" alike. Filter on '*' (or on its absence) before
+-- summing a view's rows, or every dialogue is counted once per grouping.
+
+-- `confusion` by perturbation as well, to see where a perturbation sends the dialogues it breaks.
+CREATE OR REPLACE VIEW confusion_by_perturbation AS
+SELECT run_id, gold_intent, perturbation, coalesce(routed_intent, '(none)') AS routed_intent,
+       count(*) AS dialogues
+FROM scored_dialogues
+GROUP BY run_id, gold_intent, perturbation, coalesce(routed_intent, '(none)');
+
+-- Routing per run, gold intent and perturbation (either or both '*'): a dialogue the bot never routed
+-- counts as wrong, and accuracy is NULL for a run whose bot exposes no intent at all (as in
+-- intent_summary).
+CREATE OR REPLACE VIEW routing AS
+WITH exposing AS (
+    SELECT run_id, bool_or(routing_source = 'exposed') AS exposes FROM scored_dialogues GROUP BY run_id
+)
+SELECT d.run_id,
+       CASE WHEN grouping(d.gold_intent) = 1 THEN '*' ELSE d.gold_intent END AS gold_intent,
+       CASE WHEN grouping(d.perturbation) = 1 THEN '*' ELSE d.perturbation END AS perturbation,
+       count(*) AS dialogues,
+       count(*) FILTER (WHERE d.routed_intent = d.gold_intent) AS routed_right,
+       count(*) FILTER (WHERE d.routed_intent IS NULL) AS unrouted,
+       CASE WHEN bool_or(e.exposes)
+            THEN (count(*) FILTER (WHERE d.routed_intent = d.gold_intent))::DOUBLE / count(*) END AS accuracy
+FROM scored_dialogues d JOIN exposing e USING (run_id)
+GROUP BY d.run_id, CUBE (d.gold_intent, d.perturbation);
+
+-- Slot filling per run, gold intent, slot and perturbation (any of them '*'), over the gold slots: those
+-- the bot could be judged on (exposed: it exposes slots at all), right, wrong, or never captured.
+-- precision = correct / captured; recall = correct / exposed; completeness = captured / exposed.
+CREATE OR REPLACE VIEW slot_scores AS
+WITH counts AS (
+    SELECT s.run_id,
+           CASE WHEN grouping(d.gold_intent) = 1 THEN '*' ELSE d.gold_intent END AS gold_intent,
+           CASE WHEN grouping(s.slot) = 1 THEN '*' ELSE s.slot END AS slot,
+           CASE WHEN grouping(d.perturbation) = 1 THEN '*' ELSE d.perturbation END AS perturbation,
+           count(*) AS gold,
+           count(*) FILTER (WHERE s.status <> 'not_exposed') AS exposed,
+           count(*) FILTER (WHERE s.status = 'correct') AS correct,
+           count(*) FILTER (WHERE s.status = 'wrong') AS wrong,
+           count(*) FILTER (WHERE s.status = 'missing') AS missing
+    FROM slot_checks s JOIN scored_dialogues d USING (dialogue_id)
+    GROUP BY s.run_id, CUBE (d.gold_intent, s.slot, d.perturbation)
+)
+SELECT run_id, gold_intent, slot, perturbation, gold, exposed, correct, wrong, missing,
+       correct::DOUBLE / nullif(correct + wrong, 0) AS precision,
+       correct::DOUBLE / nullif(exposed, 0) AS recall,
+       (correct + wrong)::DOUBLE / nullif(exposed, 0) AS completeness
+FROM counts;
+
+-- Task success per run, gold intent, persona and perturbation (any of them '*').
+CREATE OR REPLACE VIEW success_rates AS
+SELECT run_id,
+       CASE WHEN grouping(gold_intent) = 1 THEN '*' ELSE gold_intent END AS gold_intent,
+       CASE WHEN grouping(persona) = 1 THEN '*' ELSE persona END AS persona,
+       CASE WHEN grouping(perturbation) = 1 THEN '*' ELSE perturbation END AS perturbation,
+       count(*) AS dialogues,
+       count(*) FILTER (WHERE success) AS successes,
+       avg(success::INTEGER) AS rate
+FROM scored_dialogues
+GROUP BY run_id, CUBE (gold_intent, persona, perturbation);
+
+-- A task is one scenario run as one variant; its trials are its dialogues (`--trials`).
+CREATE OR REPLACE VIEW task_trials AS
+SELECT run_id, scenario_id, variant, perturbation, gold_intent, persona, critical,
+       count(*) AS trials, count(*) FILTER (WHERE success) AS successes
+FROM scored_dialogues
+GROUP BY run_id, scenario_id, variant, perturbation, gold_intent, persona, critical;
+
+-- pass^k as in tau-bench: a task with n trials and c successes passes k draws without replacement with
+-- probability C(c, k) / C(n, k) = prod_{i<k} (c - i) / prod_{i<k} (n - i), averaged over the tasks with at
+-- least k trials (`tasks`; pass_k is NULL when there are none). Both products are exact integers in a
+-- DOUBLE for any number of trials a run allows, so the only rounding is the division. `trials` is the
+-- fewest trials of any task in the group.
+CREATE OR REPLACE VIEW pass_k AS
+WITH per_task AS (
+    SELECT t.run_id, t.scenario_id, t.variant, t.gold_intent, t.persona, t.perturbation, t.trials, ks.k,
+           CASE WHEN t.trials >= ks.k
+                THEN product(t.successes - f.i) / product(t.trials - f.i) END AS pass_k
+    FROM task_trials t CROSS JOIN range(1, 5) ks(k) JOIN range(0, 4) f(i) ON f.i < ks.k
+    GROUP BY t.run_id, t.scenario_id, t.variant, t.gold_intent, t.persona, t.perturbation, t.trials, ks.k
+)
+SELECT p.run_id, dims.dimension,
+       CASE dims.dimension WHEN 'intent' THEN p.gold_intent WHEN 'persona' THEN p.persona
+                           WHEN 'perturbation' THEN p.perturbation ELSE '*' END AS value,
+       p.k, count(p.pass_k) AS tasks, avg(p.pass_k) AS pass_k, min(p.trials) AS trials
+FROM per_task p CROSS JOIN (VALUES ('intent'), ('persona'), ('perturbation'), ('all')) dims(dimension)
+GROUP BY ALL;
+
+-- Brittleness of an intent under a perturbation: clean success minus perturbed success over its pairs
+-- (gold_intent '*': the perturbation across intents). broke: the clean twin succeeded and the perturbed
+-- dialogue failed; fixed: the reverse; brittleness = (broke - fixed) / pairs.
+CREATE OR REPLACE VIEW brittleness AS
+WITH counts AS (
+    SELECT run_id, CASE WHEN grouping(gold_intent) = 1 THEN '*' ELSE gold_intent END AS gold_intent,
+           perturbation, count(*) AS pairs,
+           count(*) FILTER (WHERE clean_success) AS clean_successes,
+           count(*) FILTER (WHERE perturbed_success) AS perturbed_successes,
+           count(*) FILTER (WHERE clean_success AND NOT perturbed_success) AS broke,
+           count(*) FILTER (WHERE perturbed_success AND NOT clean_success) AS fixed
+    FROM pairs
+    GROUP BY GROUPING SETS ((run_id, gold_intent, perturbation), (run_id, perturbation))
+)
+SELECT run_id, gold_intent, perturbation, pairs,
+       clean_successes::DOUBLE / pairs AS clean_success_rate,
+       perturbed_successes::DOUBLE / pairs AS perturbed_success_rate,
+       (clean_successes - perturbed_successes)::DOUBLE / pairs AS brittleness,
+       broke, fixed
+FROM counts;
 """
 
 _TURN_SCHEMA = pa.schema(
@@ -561,6 +699,51 @@ class Store:
                 self.con.unregister(name)
         self.written += len(batch)
         self._last_flush = time.monotonic()
+
+    def add_shrink(self, run_id: str, result: Any, minimal: Any) -> None:
+        """Store a shrink result, and its minimal dialogue under the run `<run_id>:shrunk` (made on first
+        use, a copy of the original run's row with status `shrunk`), replacing an earlier shrink of it."""
+        shrunk_run = f"{run_id}:shrunk"
+        self.con.execute("BEGIN")
+        try:
+            if minimal is not None:
+                self.con.execute("delete from turns where dialogue_id = ?", [result.shrunk_dialogue_id])
+                self.con.execute("delete from edits where dialogue_id = ?", [result.shrunk_dialogue_id])
+                self.con.execute("delete from slot_checks where dialogue_id = ?", [result.shrunk_dialogue_id])
+                self.con.execute("delete from dialogues where dialogue_id = ?", [result.shrunk_dialogue_id])
+                self.con.execute(
+                    "insert into runs select ?, now(), now(), 'shrunk', pack, pack_version, pack_sha256, "
+                    "target, seed, 0, max_turns, concurrency, config, versions from runs r where run_id = ? "
+                    "and not exists (select 1 from runs where run_id = ?)",
+                    [shrunk_run, run_id, shrunk_run],
+                )
+            self.con.execute("delete from shrinks where dialogue_id = ?", [result.dialogue_id])
+            self.con.execute(
+                "insert into shrinks values (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                [
+                    run_id,
+                    result.dialogue_id,
+                    result.shrunk_dialogue_id,
+                    result.outcome,
+                    result.reproduced,
+                    result.edits_before,
+                    result.edits_after,
+                    json.dumps([list(u) for u in result.kept]),
+                    result.tests,
+                ],
+            )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        if minimal is not None:
+            self._pending.append(minimal)
+            self.flush()
+            self.con.execute(
+                "update runs set n_dialogues = (select count(*) from dialogues where run_id = ?) "
+                "where run_id = ?",
+                [shrunk_run, shrunk_run],
+            )
 
     def replace_coverage(self, run_id: str, rows: list[dict[str, Any]]) -> None:
         """Store a run's coverage rows in place of any earlier ones (a resumed run recomputes them)."""

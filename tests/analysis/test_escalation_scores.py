@@ -26,7 +26,7 @@ def _dialogues(db: Path) -> list[tuple[str, str, str, bool, int | None, int | No
             """select d.gold_intent, d.perturbation, d.expected_escalation, d.escalated, d.escalation_turn,
                       d.escalation_deadline, d.user_requested_human,
                       (select min(sim_time) from turns t where t.dialogue_id = d.dialogue_id and t.handoff)
-               from dialogues d"""
+               from (select * from dialogues where simulator_fault is null) d"""
         ).fetchall()
     finally:
         con.close()

@@ -22,6 +22,8 @@ from ._util import invoke, one_line, query, run_cli, stored_transcripts, transcr
 
 pytestmark = pytest.mark.slow
 
+SCORED = "(select * from dialogues where simulator_fault is null)"
+"""The dialogues the assistant is scored on (the views leave out simulated-user faults)."""
 N = 150
 OUTCOMES = {o.value for o in Outcome}
 END_REASONS = {"user_done", "user_gave_up", "user_abandoned", "handoff", "max_turns", "assistant_error"}
@@ -401,7 +403,8 @@ def test_failures_view_agrees_with_dialogues(e2e: tuple[Path, subprocess.Complet
     db, _ = e2e
     (failures,) = query(db, "select count(*) from failures")[0]
     (expected,) = query(
-        db, "select count(*) from dialogues where outcome not in ('success', 'handed_off_on_request')"
+        db,
+        f"select count(*) from {SCORED} where outcome not in ('success', 'handed_off_on_request')",
     )[0]
     assert failures == expected > 0
     assert query(
@@ -411,7 +414,7 @@ def test_failures_view_agrees_with_dialogues(e2e: tuple[Path, subprocess.Complet
         query(
             db,
             "select dialogue_id from failures except "
-            "select dialogue_id from dialogues where outcome not in "
+            f"select dialogue_id from {SCORED} where outcome not in "
             "('success', 'handed_off_on_request')",
         )
         == []
@@ -425,14 +428,15 @@ def test_confusion_view_agrees_with_dialogues(e2e: tuple[Path, subprocess.Comple
     )
     direct = query(
         db,
-        "select gold_intent, coalesce(routed_intent, '(none)'), count(*) from dialogues "
-        "group by all order by all",
+        "select gold_intent, coalesce(routed_intent, '(none)'), count(*) "
+        f"from {SCORED} group by all order by all",
     )
     assert confusion == direct
-    assert sum(r[2] for r in confusion) == N
+    (spoilt,) = query(db, "select count(*) from dialogues where simulator_fault is not null")[0]
+    assert sum(r[2] for r in confusion) == N - spoilt
     # Diagonal vs off-diagonal agrees with the misrouted flag.
     off = sum(r[2] for r in confusion if r[1] not in (r[0], "(none)"))
-    assert query(db, "select count(*) from dialogues where misrouted") == [(off,)]
+    assert query(db, f"select count(*) from {SCORED} where misrouted") == [(off,)]
 
 
 def test_intent_summary_view_agrees_with_dialogues(
@@ -440,11 +444,20 @@ def test_intent_summary_view_agrees_with_dialogues(
 ) -> None:
     db, _ = e2e
     rows = query(db, "select gold_intent, dialogues, success_rate from intent_summary where run_id = 'e2e'")
-    counts = Counter(dict(query(db, "select gold_intent, count(*) from dialogues group by all")))
+    counts = Counter(
+        dict(
+            query(
+                db,
+                f"select gold_intent, count(*) from {SCORED} group by all",
+            )
+        )
+    )
     assert {r[0]: r[1] for r in rows} == dict(counts)
     for intent, n, rate in rows:
         (successes,) = query(
-            db, "select count(*) from dialogues where gold_intent = ? and outcome = 'success'", [intent]
+            db,
+            f"select count(*) from {SCORED} where gold_intent = ? and outcome = 'success'",
+            [intent],
         )[0]
         assert rate == pytest.approx(successes / n)
 

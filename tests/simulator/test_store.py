@@ -565,7 +565,8 @@ def test_a_version_1_file_is_migrated_on_open(tmp_path: Path, pack: Pack) -> Non
         query(
             db,
             "select * exclude (pair_id, perturbation, intensity, variant, success, trial, complexity, walk, "
-            "escalation_trigger, escalation_deadline, escalated_by, policy) from dialogues order by idx",
+            "escalation_trigger, escalation_deadline, escalated_by, policy, simulator_fault) "
+            "from dialogues order by idx",
         )
         == old_rows
     )
