@@ -106,6 +106,14 @@ def run(
             min=1, max=100, help="Runs of each scenario and variant, with fresh random streams (for pass^k)."
         ),
     ] = 1,
+    fail_if: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-if",
+            help="Exit 1 when METRIC OP NUMBER holds for the run, e.g. 'escalation_recall<0.95' or "
+            "'brittleness.typo>0.1' (repeatable; see: botdrill gate --help).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Drill an assistant with simulated users and store every dialogue in DuckDB."""
@@ -147,14 +155,16 @@ def run(
             soft_wrap=True,
         )
         raise typer.Exit(code=2) from None
+    from botdrill.analysis import parse_threshold
     from botdrill.policies import parse_policy
 
     from ._runner import quotas_of
 
-    try:  # every policy and quota is checked before the first run starts
+    try:  # every policy, quota and threshold is checked before the first run starts
         for config in configs:
             parse_policy(config.policy)
             quotas_of(config)
+        thresholds = [parse_threshold(t) for t in fail_if or []]
     except BotdrillError as exc:
         raise _fail(exc) from None
     if db.strip() == ":memory:":
@@ -167,6 +177,8 @@ def run(
     if len(results) > 1:
         _compare(results[0].db, [r.run_id for r in results])
     first = results[0]
+    if thresholds:
+        _gate(first.db, [r.run_id for r in results], thresholds)
     ids = " ".join(r.run_id for r in results)
     _out.print(
         Text(
@@ -176,6 +188,113 @@ def run(
         ),
         soft_wrap=True,
     )
+
+
+def _gate(db: str, run_ids: list[str], thresholds: list[Any]) -> None:
+    """Check thresholds on runs: print each breach and exit 1 if there is any (2 on a bad metric)."""
+    from botdrill.analysis import check
+
+    try:
+        breaches = [b for run_id in run_ids for b in check(db, run_id, thresholds)]
+    except BotdrillError as exc:
+        raise _fail(exc) from None
+    for breach in breaches:
+        _err.print(Text(f"gate failed: {breach}"), style="red", soft_wrap=True)
+    if breaches:
+        raise typer.Exit(code=1)
+    _err.print(Text(f"gate passed: {len(thresholds)} threshold(s) on {', '.join(run_ids)}"), soft_wrap=True)
+
+
+@app.command("gate")
+def gate(
+    fail_if: Annotated[
+        list[str],
+        typer.Option("--fail-if", help="METRIC OP NUMBER that fails the gate when it holds (repeatable)."),
+    ],
+    run_id: Annotated[str | None, typer.Option("--run", help="Run id (default: the latest).")] = None,
+    db: DbOption = "botdrill.duckdb",
+) -> None:
+    """Check thresholds on a stored run; exit 1 when one is breached.
+
+    Metrics: success_rate, escalation_recall, on_time_rate, escalation_precision, over_escalation_rate,
+    mean_turns_to_handoff, mean_seconds_to_handoff, routing_accuracy, simulator_faults; per intent
+    success_rate.INTENT, escalation_recall.INTENT, routing_accuracy.INTENT; brittleness.PERTURBATION;
+    pass^1 to pass^4 (with --trials). A metric the run cannot give breaches too.
+    """
+    from botdrill.analysis import latest_run, parse_threshold
+
+    if not Path(db).exists():
+        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    try:
+        thresholds = [parse_threshold(t) for t in fail_if]
+        run = run_id or latest_run(db)
+    except BotdrillError as exc:
+        raise _fail(exc) from None
+    if run is None:
+        raise _fail(BotdrillError(f"{db} holds no run yet"))
+    _gate(db, [run], thresholds)
+
+
+@app.command("shrink")
+def shrink(
+    run_id: Annotated[str | None, typer.Option("--run", help="Run id (default: the latest).")] = None,
+    dialogue: Annotated[
+        list[str] | None, typer.Option("--dialogue", help="A failing perturbed dialogue id (repeatable).")
+    ] = None,
+    all_failures: Annotated[
+        bool,
+        typer.Option(
+            "--all-failures",
+            help="Every dialogue a perturbation broke (it failed, its clean twin succeeded).",
+        ),
+    ] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many dialogues.")] = None,
+    max_tests: Annotated[int, typer.Option(min=1, help="Re-runs allowed per dialogue.")] = 200,
+    db: DbOption = "botdrill.duckdb",
+) -> None:
+    """Find the fewest edits of failing dialogues that still fail, by re-running them (delta debugging).
+
+    Each minimal dialogue is stored under the run `<run>:shrunk`; the `shrinks` table links it to the
+    original.
+    """
+    from ._shrink import failing_dialogues, shrink_dialogues
+    from ._store import Store
+
+    if not Path(db).exists():
+        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    if bool(dialogue) == all_failures:
+        raise _fail(BotdrillError("give --dialogue ID (repeatable) or --all-failures"))
+    table = Table("dialogue", "outcome", "edits", "minimal", "re-runs", "reproduced", "minimal dialogue")
+    try:
+        store = Store(db)
+    except BotdrillError as exc:
+        raise _fail(exc) from None
+    try:
+        latest = store.con.execute(
+            "select run_id from runs where status <> 'shrunk' order by created_at desc limit 1"
+        ).fetchone()
+        run = run_id or (latest[0] if latest else None)
+        if run is None:
+            raise BotdrillError(f"{db} holds no run yet")
+        ids = list(dialogue or []) if dialogue else failing_dialogues(store, run, limit)
+        if limit is not None:
+            ids = ids[:limit]
+        for result in shrink_dialogues(store, run, ids, max_tests=max_tests):
+            table.add_row(
+                Text(result.dialogue_id),
+                Text(result.outcome),
+                str(result.edits_before),
+                str(result.edits_after),
+                str(result.tests),
+                "yes" if result.reproduced else "no",
+                Text(result.shrunk_dialogue_id or "(failure did not reproduce)"),
+            )
+    except BotdrillError as exc:
+        raise _fail(exc) from None
+    finally:
+        store.close()
+        del store
+    _out.print(table)
 
 
 def _slug(policy: str) -> str:
@@ -571,3 +690,7 @@ def _hours_between(start: str, end: str) -> float:
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="botdrill")
+
+
+# Commands defined in their own modules register themselves on `app` when imported.
+from . import _cli_export  # noqa: E402, F401
