@@ -110,7 +110,7 @@ class DialogueRecord(BaseModel):
     dialogue_id: str
     """`<pair_id>-<variant>`, stable across resumes."""
     idx: int
-    """Position in the run: scenario index x variants per scenario + variant number."""
+    """Position in the run: (scenario index x variants + variant number) x trials + trial."""
     pair_id: str
     """`<run_id>-<scenario index>[-t<trial>]`: shared by the clean run of a scenario and its perturbed runs
     in one trial."""

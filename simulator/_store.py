@@ -345,7 +345,8 @@ SELECT p.run_id, p.pair_id, p.trial, p.scenario_id, p.gold_intent, p.critical, p
 FROM scored_dialogues p JOIN scored_dialogues c ON c.pair_id = p.pair_id AND c.perturbation = 'none'
 WHERE p.perturbation <> 'none';
 
--- Conventions of the views below: a column rolled up over all its values reads '*', so one view answers
+-- Conventions of the views below that roll up (routing, slot_scores, success_rates, pass_k's 'all',
+-- brittleness's intents): a column rolled up over all its values reads '*', so one view answers
 -- "per intent", "per perturbation" and "the whole run" alike. Filter on '*' (or on its absence) before
 -- summing a view's rows, or every dialogue is counted once per grouping.
 
