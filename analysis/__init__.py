@@ -36,9 +36,11 @@ from ._metrics import (
     slot_scores,
     success_rates,
 )
+from ._report import DEFAULT_THRESHOLDS, Report, ReportError, render_report, write_report
 from ._stats import bootstrap_ci, mcnemar_exact, pass_hat_k
 
 __all__ = [
+    "DEFAULT_THRESHOLDS",
     "Breach",
     "Brittleness",
     "ConfusionMatrix",
@@ -48,6 +50,8 @@ __all__ = [
     "GateError",
     "IntentSummary",
     "PassK",
+    "Report",
+    "ReportError",
     "Routing",
     "RunScores",
     "SlotScore",
@@ -70,9 +74,11 @@ __all__ = [
     "parse_threshold",
     "pass_hat_k",
     "pass_k",
+    "render_report",
     "routing",
     "run_scores",
     "run_summary",
     "slot_scores",
     "success_rates",
+    "write_report",
 ]

@@ -57,9 +57,12 @@ def _dicts(db: Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
 
 
 def latest_run(db: Database) -> str | None:
-    """The id of the most recently created run, or `None` for an empty database."""
+    """The id of the most recently created run (not counting `<run>:shrunk` runs of minimal dialogues), or
+    `None` for an empty database."""
     with _open(db) as con:
-        row = con.execute("select run_id from runs order by created_at desc, run_id desc limit 1").fetchone()
+        row = con.execute(
+            "select run_id from runs where status <> 'shrunk' order by created_at desc, run_id desc limit 1"
+        ).fetchone()
     return row[0] if row else None
 
 
