@@ -203,7 +203,7 @@ class Utterance:
                         if lo <= s.start and s.end <= hi
                     ),
                     edits=tuple(
-                        replace(e, start=min(max(e.start, lo), hi) - lo, end=min(max(e.end, lo), hi) - lo)
+                        _clip(e, lo, hi, body)
                         for e in self.edits
                         if a <= e.start < b
                         or (e.start == e.end == b == len(self.text))
@@ -214,6 +214,14 @@ class Utterance:
         if not out:
             out.append(Fragment(text=self.text.strip(), slots=(), edits=self.edits))
         return out
+
+
+def _clip(edit: Edit, lo: int, hi: int, body: str) -> Edit:
+    """An edit rebased to the message `[lo, hi)` it falls in; one that a break cuts keeps, as `after`, the
+    part this message holds, so its span still says what the edit put there."""
+    start, end = min(max(edit.start, lo), hi) - lo, min(max(edit.end, lo), hi) - lo
+    cut = (end - start) != (edit.end - edit.start)
+    return replace(edit, start=start, end=end, after=body[start:end] if cut else edit.after)
 
 
 @dataclass(frozen=True)

@@ -187,3 +187,16 @@ def test_gold_spans_survive_any_chain(
         # Same inputs, same result.
         again = apply_chain(utt, chain, lambda name, n=n: random.Random(f"{seed}:{n}:{name}"), ctx)
         assert again == out
+
+
+def test_an_edit_cut_by_a_break_says_in_each_message_what_that_message_holds() -> None:
+    utt = Utterance(text="i lost my card yesterday", intent="lost_or_stolen_card")
+    utt = utt.replace(2, 14, "lsot my crad", perturbation="typo", kind="typo", intensity=2)
+    utt = utt.split_at([6], perturbation="fragments", intensity=2)
+    pieces = utt.messages()
+    assert [p.text for p in pieces] == ["i lsot", "my crad yesterday"]
+    typo = [[e for e in p.edits if e.perturbation == "typo"] for p in pieces]
+    assert [[e.after for e in es] for es in typo] == [["lsot"], ["my crad"]]
+    for piece, edits in zip(pieces, typo, strict=True):
+        for e in edits:
+            assert piece.text[e.start : e.end] == e.after
