@@ -262,10 +262,12 @@ _SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
 def load_target(spec: str) -> Assistant | BatchAssistant:
-    """Load the assistant under test from `module:attr`, or a built-in bot.
+    """Load the assistant under test from `module:attr`, a deployed bot's endpoint, or a built-in bot.
 
     The built-in bots: `reference`, and `reference-bare`, the same bot without escalation rules of its
-    own (it never hands off), to drill escalation policies wrapped around it.
+    own (it never hands off), to drill escalation policies wrapped around it. Deployed bots:
+    `http:CONFIG.yaml` (a JSON endpoint with the request and response mapping in the file) and
+    `rasa:URL[?parse=1]` (Rasa's REST channel).
 
     The module is imported from the current directory first, as `python -m` would. Nothing is evaluated:
     `attr` is a dotted attribute path, looked up with `getattr`.
@@ -278,6 +280,10 @@ def load_target(spec: str) -> Assistant | BatchAssistant:
         from ._reference import ReferenceAssistant
 
         return ReferenceAssistant(escalation=spec == "reference")
+    if spec.startswith(("http:", "rasa:")):
+        from ._http_adapters import load_http_target
+
+        return load_http_target(spec)
     if not _SPEC.match(spec):
         raise TargetError(f"target {spec!r} is not of the form 'module:attribute' (e.g. 'mybot:respond')")
     module_name, attr_path = spec.split(":", 1)

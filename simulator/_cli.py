@@ -61,7 +61,11 @@ def _cell(value: Any) -> Text:
 def run(
     pack: Annotated[str, typer.Argument(help="Built-in pack name or pack YAML file.")] = "banking",
     target: Annotated[
-        str, typer.Option(help="'reference' (built-in bot) or module:attribute.")
+        str,
+        typer.Option(
+            help="'reference' or 'reference-bare' (built in), module:attribute, http:CONFIG.yaml (a JSON "
+            "endpoint) or rasa:URL (Rasa's REST channel)."
+        ),
     ] = "reference",
     db: DbOption = "botdrill.duckdb",
     n: Annotated[

@@ -40,7 +40,8 @@ class RunConfig(BaseModel):
     pack: str = "banking"
     """A built-in pack name or a path to a pack YAML file."""
     target: str = "reference"
-    """`reference` for the built-in bot, or `module:attribute` naming the assistant under test."""
+    """The assistant under test: `reference` or `reference-bare` (built in), `module:attribute`,
+    `http:CONFIG.yaml` (a JSON endpoint) or `rasa:URL` (Rasa's REST channel)."""
     db: str = "botdrill.duckdb"
     """The DuckDB file results go to."""
     n: int = Field(default=200, ge=1)
