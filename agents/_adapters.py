@@ -266,8 +266,9 @@ def load_target(spec: str) -> Assistant | BatchAssistant:
 
     The built-in bots: `reference`, and `reference-bare`, the same bot without escalation rules of its
     own (it never hands off), to drill escalation policies wrapped around it. Deployed bots:
-    `http:CONFIG.yaml` (a JSON endpoint with the request and response mapping in the file) and
-    `rasa:URL[?parse=1]` (Rasa's REST channel).
+    `http:CONFIG.yaml` (a JSON endpoint with the request and response mapping in the file),
+    `rasa:URL[?parse=1]` (Rasa's REST channel) and `llm:CONFIG.yaml` (an OpenAI-compatible chat model with
+    a system prompt and a `transfer_to_human` tool).
 
     The module is imported from the current directory first, as `python -m` would. Nothing is evaluated:
     `attr` is a dotted attribute path, looked up with `getattr`.
@@ -284,6 +285,10 @@ def load_target(spec: str) -> Assistant | BatchAssistant:
         from ._http_adapters import load_http_target
 
         return load_http_target(spec)
+    if spec.startswith("llm:"):
+        from ._llm_assistant import load_llm_target
+
+        return load_llm_target(spec)
     if not _SPEC.match(spec):
         raise TargetError(f"target {spec!r} is not of the form 'module:attribute' (e.g. 'mybot:respond')")
     module_name, attr_path = spec.split(":", 1)
