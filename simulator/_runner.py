@@ -12,7 +12,7 @@ import platform
 import random
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -166,6 +166,22 @@ def quotas_of(config: RunConfig) -> Quotas:
     )
 
 
+async def closing(work: Awaitable[Any], assistant: object) -> None:
+    """Run `work`, then close the assistant's connections on the same event loop (an HTTP or LLM target
+    holds a client per loop; left open, its sockets would outlive the loop). Wrappers are closed through
+    their `inner` assistant."""
+    try:
+        await work
+    finally:
+        seen: set[int] = set()
+        while assistant is not None and id(assistant) not in seen:
+            seen.add(id(assistant))
+            close = getattr(assistant, "aclose", None)
+            if callable(close):
+                await close()
+            assistant = getattr(assistant, "inner", None)
+
+
 def trial_scenario(scenario: Scenario, trial: int) -> Scenario:
     """The scenario as run in `trial`: the same person and goal, with its own seed after trial 0."""
     if not trial:
@@ -276,11 +292,11 @@ def run_drill(
             on_progress(skipped, total)
         try:
             if config.loop == "plain":
-                asyncio.run(engine.run_plain())
+                asyncio.run(closing(engine.run_plain(), bot))
             else:
                 graph = build_graph(engine)
                 limit = step_budget(len(todo), config.concurrency, config.max_turns)
-                asyncio.run(graph.ainvoke({"live": []}, config={"recursion_limit": limit}))
+                asyncio.run(closing(graph.ainvoke({"live": []}, config={"recursion_limit": limit}), bot))
         except BaseException:
             store.flush()  # keep every dialogue that finished before the interruption
             store.end_run(run_id, "interrupted")

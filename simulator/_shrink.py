@@ -30,7 +30,7 @@ from botdrill.policies import parse_policy, wrap_with_policy
 from botdrill.scenarios import BotdrillError, Sampler, load_pack
 
 from ._engine import Engine, Finished
-from ._runner import RunConfig, quotas_of, trial_scenario
+from ._runner import RunConfig, closing, quotas_of, trial_scenario
 from ._store import Store
 from ._variants import Job, parse_variants
 
@@ -143,7 +143,7 @@ class _Replayer:
             count_edits=True,
             source=iter([job]),
         )
-        asyncio.run(engine.run_plain())
+        asyncio.run(closing(engine.run_plain(), self.bot))
         (finished,) = out
         return finished, engine.attempts.get(finished[0].dialogue_id, {})
 
