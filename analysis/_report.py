@@ -386,6 +386,19 @@ def _note(*text: object) -> _Markup:
     return _el("p", *text, class_="note")
 
 
+def _thead(*text: object, num: Iterable[object] = (), after: Iterable[object] = ()) -> _Markup:
+    """A table head: `text` columns, then right-aligned `num` columns, then `after` columns."""
+    return _el(
+        "thead",
+        _el(
+            "tr",
+            *(_el("th", h) for h in text),
+            *(_el("th", h, class_="num") for h in num),
+            *(_el("th", h) for h in after),
+        ),
+    )
+
+
 def _header(con: duckdb.DuckDBPyConnection, run: dict[str, Any], report_passed: bool) -> _Markup:
     run_id = run["run_id"]
     config = _json(run["config"])
@@ -555,18 +568,7 @@ def _headline(
     intents = intent_summary(con, run_id)
     intent_table = _el(
         "table",
-        _el(
-            "thead",
-            _el(
-                "tr",
-                _el("th", "intent"),
-                _el("th", ""),
-                *(
-                    _el("th", h, class_="num")
-                    for h in ("dialogues", "success", "routing", "escalation recall", "errors")
-                ),
-            ),
-        ),
+        _thead("intent", "", num=("dialogues", "success", "routing", "escalation recall", "errors")),
         _el(
             "tbody",
             [
@@ -605,10 +607,7 @@ def _headline(
         ),
         _el(
             "table",
-            _el(
-                "thead",
-                _el("tr", _el("th", "other threshold"), _el("th", "value", class_="num"), _el("th", "")),
-            ),
+            _thead("other threshold", num=("value",), after=("",)),
             _el("tbody", other_rows),
             class_="others",
         )
@@ -834,26 +833,19 @@ def _brittleness_section(rows: list[Brittleness], intent_order: list[str]) -> _M
     across = [r for r in rows if r.intent == "*"]
     table = _el(
         "table",
-        _el(
-            "thead",
-            _el(
-                "tr",
-                _el("th", "perturbation (all intents)"),
-                *(
-                    _el("th", h, class_="num")
-                    for h in (
-                        "pairs",
-                        "clean success",
-                        "perturbed success",
-                        "brittleness",
-                        f"{across[0].confidence:.0%} CI" if across else "CI",
-                        "broke",
-                        "fixed",
-                        "McNemar p",
-                    )
-                ),
-                _el("th", ""),
+        _thead(
+            "perturbation (all intents)",
+            num=(
+                "pairs",
+                "clean success",
+                "perturbed success",
+                "brittleness",
+                f"{across[0].confidence:.0%} CI" if across else "CI",
+                "broke",
+                "fixed",
+                "McNemar p",
             ),
+            after=("",),
         ),
         _el(
             "tbody",
@@ -1072,26 +1064,19 @@ def _slots_section(con: duckdb.DuckDBPyConnection, run_id: str) -> _Markup:
         "Slot errors",
         _el(
             "table",
-            _el(
-                "thead",
-                _el(
-                    "tr",
-                    _el("th", "slot"),
-                    *(
-                        _el("th", h, class_="num")
-                        for h in (
-                            "gold values",
-                            "judged",
-                            "correct",
-                            "wrong",
-                            "missing",
-                            "precision",
-                            "recall",
-                            "completeness",
-                        )
-                    ),
-                    _el("th", "recall"),
+            _thead(
+                "slot",
+                num=(
+                    "gold values",
+                    "judged",
+                    "correct",
+                    "wrong",
+                    "missing",
+                    "precision",
+                    "recall",
+                    "completeness",
                 ),
+                after=("recall",),
             ),
             _el("tbody", body),
         ),
@@ -1195,18 +1180,7 @@ def _escalation_section(con: duckdb.DuckDBPyConnection, run_id: str) -> _Markup:
         _el("h3", "Per trigger"),
         _el(
             "table",
-            _el(
-                "thead",
-                _el(
-                    "tr",
-                    _el("th", "trigger"),
-                    *(
-                        _el("th", h, class_="num")
-                        for h in ("dialogues", "on time", "late", "missed", "on-time rate")
-                    ),
-                    _el("th", ""),
-                ),
-            ),
+            _thead("trigger", num=("dialogues", "on time", "late", "missed", "on-time rate"), after=("",)),
             _el("tbody", trigger_rows),
         )
         if trigger_rows
@@ -1339,27 +1313,20 @@ def _capacity_section(con: duckdb.DuckDBPyConnection, run_id: str) -> _Markup:
 
     main = [r for r in rows if str(r["scope"]) in order]
     per_intent = [r for r in rows if str(r["scope"]) not in order]
-    head = _el(
-        "thead",
-        _el(
-            "tr",
-            _el("th", "scope"),
-            *(
-                _el("th", h, class_="num")
-                for h in (
-                    "contacts",
-                    "handed off",
-                    "served",
-                    "gave up",
-                    "unanswered",
-                    "wait mean",
-                    "p50",
-                    "p90",
-                    "p99",
-                    "SLA breaches",
-                    "utilisation",
-                )
-            ),
+    head = _thead(
+        "scope",
+        num=(
+            "contacts",
+            "handed off",
+            "served",
+            "gave up",
+            "unanswered",
+            "wait mean",
+            "p50",
+            "p90",
+            "p99",
+            "SLA breaches",
+            "utilisation",
         ),
     )
     utilisation = next((r["utilisation"] for r in main if r["scope"] == "all"), None)
@@ -1556,16 +1523,7 @@ def _pass_k_section(con: duckdb.DuckDBPyConnection, run_id: str, trials: int) ->
             _el("summary", "Values"),
             _el(
                 "table",
-                _el(
-                    "thead",
-                    _el(
-                        "tr",
-                        _el("th", "intent"),
-                        _el("th", "tasks", class_="num"),
-                        _el("th", "min trials", class_="num"),
-                        *(_el("th", f"pass^{k}", class_="num") for k in ks),
-                    ),
-                ),
+                _thead("intent", num=("tasks", "min trials", *(f"pass^{k}" for k in ks))),
                 _el("tbody", table_rows),
             ),
         ),
@@ -1826,16 +1784,7 @@ def _edit_list(edits: dict[int, list[dict[str, Any]]]) -> _Markup:
         return _note("No edit kept: the failure needs none of the perturbation's edits.")
     return _el(
         "table",
-        _el(
-            "thead",
-            _el(
-                "tr",
-                _el("th", "turn", class_="num"),
-                _el("th", "perturbation"),
-                _el("th", "kind"),
-                _el("th", "change"),
-            ),
-        ),
+        _thead(num=("turn",), after=("perturbation", "kind", "change")),
         _el(
             "tbody",
             [
@@ -2092,18 +2041,7 @@ def _coverage_section(con: duckdb.DuckDBPyConnection, run_id: str) -> _Markup:
         _el("h3", "Quota cells filled"),
         _el(
             "table",
-            _el(
-                "thead",
-                _el(
-                    "tr",
-                    _el("th", "level"),
-                    *(
-                        _el("th", h, class_="num")
-                        for h in ("cells", "filled", "share", "planned", "dialogues")
-                    ),
-                    _el("th", ""),
-                ),
-            ),
+            _thead("level", num=("cells", "filled", "share", "planned", "dialogues"), after=("",)),
             _el("tbody", level_rows),
         )
         if level_rows
@@ -2113,15 +2051,7 @@ def _coverage_section(con: duckdb.DuckDBPyConnection, run_id: str) -> _Markup:
             _el("summary", f"{len(unfilled)} cells not filled"),
             _el(
                 "table",
-                _el(
-                    "thead",
-                    _el(
-                        "tr",
-                        _el("th", "level"),
-                        _el("th", "cell"),
-                        *(_el("th", h, class_="num") for h in ("target", "planned", "dialogues")),
-                    ),
-                ),
+                _thead("level", "cell", num=("target", "planned", "dialogues")),
                 _el(
                     "tbody",
                     [
@@ -2143,15 +2073,7 @@ def _coverage_section(con: duckdb.DuckDBPyConnection, run_id: str) -> _Markup:
         _el("h3", "Domain-graph edges walked"),
         _el(
             "table",
-            _el(
-                "thead",
-                _el(
-                    "tr",
-                    _el("th", "edge kind"),
-                    *(_el("th", h, class_="num") for h in ("edges", "walked", "share", "dialogues")),
-                    _el("th", ""),
-                ),
-            ),
+            _thead("edge kind", num=("edges", "walked", "share", "dialogues"), after=("",)),
             _el("tbody", edge_rows),
         )
         if edge_rows
