@@ -54,13 +54,18 @@ _RUN_WIDE = (
     "mean_turns_to_handoff",
     "mean_seconds_to_handoff",
 )
-_SCORED = "simulator_fault IS NULL"
+# Per-intent metrics: the view each is read from (both leave out simulator faults) and its aggregate.
 _PER_INTENT = {
-    "success_rate": "avg(success::INTEGER)",
-    "escalation_recall": "(count(*) FILTER (WHERE expected_escalation = 'must' AND escalated))::DOUBLE"
-    " / nullif(count(*) FILTER (WHERE expected_escalation = 'must'), 0)",
-    "routing_accuracy": "CASE WHEN bool_or(routing_source = 'exposed')"
-    " THEN avg(CASE WHEN routed_intent = gold_intent THEN 1.0 ELSE 0.0 END) END",
+    "success_rate": ("scored_dialogues", "avg(success::INTEGER)"),
+    "escalation_recall": (
+        "handoff_flags",
+        "(count(*) FILTER (WHERE reached))::DOUBLE / nullif(count(*) FILTER (WHERE due), 0)",
+    ),
+    "routing_accuracy": (
+        "scored_dialogues",
+        "CASE WHEN bool_or(routing_source = 'exposed')"
+        " THEN avg(CASE WHEN routed_intent = gold_intent THEN 1.0 ELSE 0.0 END) END",
+    ),
 }
 
 
@@ -155,15 +160,14 @@ def metric_value(db: Database, run_id: str, metric: str) -> float | None:
         if base == "routing_accuracy" and not qualifier:
             return _one(
                 con,
-                f"select {_PER_INTENT['routing_accuracy']} from dialogues where run_id = ? and {_SCORED}",
+                "select {1} from {0} where run_id = ?".format(*_PER_INTENT["routing_accuracy"]),
                 [run_id],
             )
         if base in _PER_INTENT:
             _must_occur(con, run_id, "gold_intent", qualifier, "intent")
             return _one(
                 con,
-                f"select {_PER_INTENT[base]} from dialogues "
-                f"where run_id = ? and gold_intent = ? and {_SCORED}",
+                "select {1} from {0} where run_id = ? and gold_intent = ?".format(*_PER_INTENT[base]),
                 [run_id, qualifier],
             )
         if base == "brittleness":

@@ -1199,26 +1199,22 @@ def _escalation_section(con: duckdb.DuckDBPyConnection, run_id: str) -> _Markup:
 
 
 def _per_critical_intent(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
-    """Escalation figures per critical intent over every variant, with the `escalation_scores` formulas."""
+    """Escalation figures per critical intent over every variant, from the flags `escalation_scores` reads."""
     return _rows(
         con,
         """
-        with first_handoff as (
-            select dialogue_id, min(sim_time) as seconds from turns where run_id = $run and handoff group by 1
-        )
-        select d.gold_intent as intent, count(*) as dialogues,
-               count(*) filter (where d.expected_escalation = 'must') as must_escalate,
-               (count(*) filter (where d.expected_escalation = 'must' and d.escalated))::double
-                   / nullif(count(*) filter (where d.expected_escalation = 'must'), 0) as escalation_recall,
-               (count(*) filter (where d.expected_escalation = 'must' and d.escalated
-                                  and d.escalation_turn <= coalesce(d.escalation_deadline, d.escalation_turn))
-               )::double / nullif(count(*) filter (where d.expected_escalation = 'must'), 0) as on_time_rate,
-               avg(d.escalation_turn) filter (where d.escalated) as mean_turns_to_handoff,
-               avg(h.seconds) as mean_seconds_to_handoff
-        from scored_dialogues d left join first_handoff h using (dialogue_id)
-        where d.run_id = $run
-        group by d.gold_intent having bool_or(d.critical)
-        order by d.gold_intent
+        select gold_intent as intent, count(*) as dialogues,
+               count(*) filter (where due) as must_escalate,
+               (count(*) filter (where reached))::double / nullif(count(*) filter (where due), 0)
+                   as escalation_recall,
+               (count(*) filter (where on_time))::double / nullif(count(*) filter (where due), 0)
+                   as on_time_rate,
+               avg(escalation_turn) filter (where escalated) as mean_turns_to_handoff,
+               avg(seconds_to_handoff) as mean_seconds_to_handoff
+        from handoff_flags
+        where run_id = $run
+        group by gold_intent having bool_or(critical)
+        order by gold_intent
         """,
         {"run": run_id},
     )

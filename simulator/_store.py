@@ -261,37 +261,44 @@ SELECT d.run_id, d.gold_intent, bool_or(d.critical) AS critical, count(*) AS dia
 FROM scored_dialogues d JOIN exposing e USING (run_id)
 GROUP BY d.run_id, d.gold_intent;
 
+-- Each scored dialogue with what its escalation was, as flags: the one place where recall, timeliness,
+-- precision and over-escalation are defined, so every view (and the gate) that aggregates them agrees.
+CREATE OR REPLACE VIEW handoff_flags AS
+SELECT d.run_id, d.dialogue_id, d.gold_intent, d.critical, d.perturbation, d.policy, d.escalated,
+       d.escalation_turn, d.escalated_by,
+       d.expected_escalation = 'must' AS due,
+       d.expected_escalation = 'must' AND d.escalated AS reached,
+       d.expected_escalation = 'must' AND d.escalated
+           AND d.escalation_turn <= coalesce(d.escalation_deadline, d.escalation_turn) AS on_time,
+       d.escalated AND (d.expected_escalation IN ('must', 'may') OR d.user_requested_human) AS rightly,
+       d.expected_escalation = 'never' AND NOT d.user_requested_human AS unasked_never,
+       d.expected_escalation = 'never' AND NOT d.user_requested_human AND d.escalated AS over,
+       h.seconds AS seconds_to_handoff
+FROM scored_dialogues d
+LEFT JOIN (SELECT dialogue_id, min(sim_time) AS seconds FROM turns WHERE handoff GROUP BY dialogue_id) h
+    USING (dialogue_id);
+
 -- Escalation scores per run, intent and perturbation: recall and timeliness over dialogues that called for
 -- a hand-off (by their intent's rule or a trigger), precision over hand-offs (right when one was due or
 -- allowed, or the user asked), over-escalation over never-escalate dialogues the user did not ask to hand
 -- over, and time to hand-off in assistant turns and simulated seconds.
 CREATE OR REPLACE VIEW escalation_scores AS
-WITH first_handoff AS (
-    SELECT dialogue_id, min(sim_time) AS seconds FROM turns WHERE handoff GROUP BY dialogue_id
-)
-SELECT d.run_id, any_value(d.policy) AS policy, d.gold_intent, bool_or(d.critical) AS critical,
-       d.perturbation,
+SELECT run_id, any_value(policy) AS policy, gold_intent, bool_or(critical) AS critical, perturbation,
        count(*) AS dialogues,
-       count(*) FILTER (WHERE d.expected_escalation = 'must') AS must_escalate,
-       (count(*) FILTER (WHERE d.expected_escalation = 'must' AND d.escalated))::DOUBLE
-           / nullif(count(*) FILTER (WHERE d.expected_escalation = 'must'), 0) AS escalation_recall,
-       (count(*) FILTER (WHERE d.expected_escalation = 'must' AND d.escalated
-                          AND d.escalation_turn <= coalesce(d.escalation_deadline, d.escalation_turn))
-       )::DOUBLE
-           / nullif(count(*) FILTER (WHERE d.expected_escalation = 'must'), 0) AS on_time_rate,
-       count(*) FILTER (WHERE d.escalated) AS escalated,
-       (count(*) FILTER (WHERE d.escalated
-                          AND (d.expected_escalation IN ('must', 'may') OR d.user_requested_human)))::DOUBLE
-           / nullif(count(*) FILTER (WHERE d.escalated), 0) AS escalation_precision,
-       (count(*) FILTER (WHERE d.expected_escalation = 'never' AND d.escalated
-                          AND NOT d.user_requested_human))::DOUBLE
-           / nullif(count(*) FILTER (WHERE d.expected_escalation = 'never'
-                                      AND NOT d.user_requested_human), 0) AS over_escalation_rate,
-       avg(d.escalation_turn) FILTER (WHERE d.escalated) AS mean_turns_to_handoff,
-       avg(h.seconds) AS mean_seconds_to_handoff,
-       quantile_cont(h.seconds, 0.9) AS p90_seconds_to_handoff
-FROM scored_dialogues d LEFT JOIN first_handoff h USING (dialogue_id)
-GROUP BY d.run_id, d.gold_intent, d.perturbation;
+       count(*) FILTER (WHERE due) AS must_escalate,
+       (count(*) FILTER (WHERE reached))::DOUBLE / nullif(count(*) FILTER (WHERE due), 0)
+           AS escalation_recall,
+       (count(*) FILTER (WHERE on_time))::DOUBLE / nullif(count(*) FILTER (WHERE due), 0) AS on_time_rate,
+       count(*) FILTER (WHERE escalated) AS escalated,
+       (count(*) FILTER (WHERE rightly))::DOUBLE / nullif(count(*) FILTER (WHERE escalated), 0)
+           AS escalation_precision,
+       (count(*) FILTER (WHERE over))::DOUBLE / nullif(count(*) FILTER (WHERE unasked_never), 0)
+           AS over_escalation_rate,
+       avg(escalation_turn) FILTER (WHERE escalated) AS mean_turns_to_handoff,
+       avg(seconds_to_handoff) AS mean_seconds_to_handoff,
+       quantile_cont(seconds_to_handoff, 0.9) AS p90_seconds_to_handoff
+FROM handoff_flags
+GROUP BY run_id, gold_intent, perturbation;
 
 -- The triggers a run's dialogues met (the intent's own rule, a request for a person, repeated failure, a
 -- crisis cue) and how the assistant honoured each: in time, late, or not at all.
@@ -310,30 +317,21 @@ GROUP BY run_id, escalation_trigger, perturbation;
 -- One row per run with its policy: the figures to compare two escalation policies (or two bots) that ran
 -- on the same seed, pack and perturbations.
 CREATE OR REPLACE VIEW run_scores AS
-WITH first_handoff AS (
-    SELECT dialogue_id, min(sim_time) AS seconds FROM turns WHERE handoff GROUP BY dialogue_id
-)
-SELECT d.run_id, any_value(d.policy) AS policy, r.target, r.seed, r.pack,
+SELECT f.run_id, any_value(f.policy) AS policy, r.target, r.seed, r.pack,
        count(*) AS dialogues,
        avg(d.success::INTEGER) AS success_rate,
-       (count(*) FILTER (WHERE d.expected_escalation = 'must' AND d.escalated))::DOUBLE
-           / nullif(count(*) FILTER (WHERE d.expected_escalation = 'must'), 0) AS escalation_recall,
-       (count(*) FILTER (WHERE d.expected_escalation = 'must' AND d.escalated
-                          AND d.escalation_turn <= coalesce(d.escalation_deadline, d.escalation_turn))
-       )::DOUBLE
-           / nullif(count(*) FILTER (WHERE d.expected_escalation = 'must'), 0) AS on_time_rate,
-       (count(*) FILTER (WHERE d.escalated
-                          AND (d.expected_escalation IN ('must', 'may') OR d.user_requested_human)))::DOUBLE
-           / nullif(count(*) FILTER (WHERE d.escalated), 0) AS escalation_precision,
-       (count(*) FILTER (WHERE d.expected_escalation = 'never' AND d.escalated
-                          AND NOT d.user_requested_human))::DOUBLE
-           / nullif(count(*) FILTER (WHERE d.expected_escalation = 'never'
-                                      AND NOT d.user_requested_human), 0) AS over_escalation_rate,
-       count(*) FILTER (WHERE d.escalated_by IS NOT NULL) AS policy_handoffs,
-       avg(d.escalation_turn) FILTER (WHERE d.escalated) AS mean_turns_to_handoff,
-       avg(h.seconds) AS mean_seconds_to_handoff
-FROM scored_dialogues d JOIN runs r USING (run_id) LEFT JOIN first_handoff h USING (dialogue_id)
-GROUP BY d.run_id, r.target, r.seed, r.pack;
+       (count(*) FILTER (WHERE f.reached))::DOUBLE / nullif(count(*) FILTER (WHERE f.due), 0)
+           AS escalation_recall,
+       (count(*) FILTER (WHERE f.on_time))::DOUBLE / nullif(count(*) FILTER (WHERE f.due), 0) AS on_time_rate,
+       (count(*) FILTER (WHERE f.rightly))::DOUBLE / nullif(count(*) FILTER (WHERE f.escalated), 0)
+           AS escalation_precision,
+       (count(*) FILTER (WHERE f.over))::DOUBLE / nullif(count(*) FILTER (WHERE f.unasked_never), 0)
+           AS over_escalation_rate,
+       count(*) FILTER (WHERE f.escalated_by IS NOT NULL) AS policy_handoffs,
+       avg(f.escalation_turn) FILTER (WHERE f.escalated) AS mean_turns_to_handoff,
+       avg(f.seconds_to_handoff) AS mean_seconds_to_handoff
+FROM handoff_flags f JOIN scored_dialogues d USING (dialogue_id) JOIN runs r ON r.run_id = f.run_id
+GROUP BY f.run_id, r.target, r.seed, r.pack;
 
 -- One row per perturbed dialogue next to its clean twin (same persona, goal and seed).
 CREATE OR REPLACE VIEW pairs AS
