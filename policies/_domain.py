@@ -53,7 +53,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import networkx as nx
 
@@ -73,20 +73,9 @@ EdgeKind = Literal[
     "switches_to",
     "turns_into",
 ]
-EDGE_KINDS: tuple[EdgeKind, ...] = (
-    "opens",
-    "needs",
-    "asked_by",
-    "fills",
-    "confirms",
-    "escalates",
-    "may_escalate",
-    "resolves",
-    "switches_to",
-    "turns_into",
-)
+EDGE_KINDS: tuple[EdgeKind, ...] = get_args(EdgeKind)
 """Every edge kind, in the order `summary` lists them."""
-NODE_ROLES: tuple[NodeRole, ...] = ("start", "intent", "slot", "ask", "confirm", "handoff", "end")
+NODE_ROLES: tuple[NodeRole, ...] = get_args(NodeRole)
 """Every node role, in the order `summary` lists them."""
 
 START = "start"
