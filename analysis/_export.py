@@ -453,27 +453,30 @@ def _jsonl(record: dict[str, Any]) -> str:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
 
 
-def _write_openai(handle: Any, dialogues: Iterable[_Dialogue], pack: str, tally: _Tally) -> None:
-    system = _system_message(pack)
+def _write_jsonl(
+    handle: Any,
+    dialogues: Iterable[_Dialogue],
+    tally: _Tally,
+    record_of: Callable[[_Dialogue], dict[str, Any] | None],
+) -> None:
+    """One JSON line per dialogue that `record_of` makes a record of; the others are counted as skipped."""
     for dialogue in dialogues:
-        record = _openai_record(dialogue, system)
+        record = record_of(dialogue)
         if record is None:
             tally.skipped += 1
             continue
         handle.write(_jsonl(record))
         tally.dialogues += 1
         tally.add(record)
+
+
+def _write_openai(handle: Any, dialogues: Iterable[_Dialogue], pack: str, tally: _Tally) -> None:
+    system = _system_message(pack)
+    _write_jsonl(handle, dialogues, tally, lambda d: _openai_record(d, system))
 
 
 def _write_hf(handle: Any, dialogues: Iterable[_Dialogue], pack: str, tally: _Tally) -> None:
-    for dialogue in dialogues:
-        record = _hf_record(dialogue)
-        if record is None:
-            tally.skipped += 1
-            continue
-        handle.write(_jsonl(record))
-        tally.dialogues += 1
-        tally.add(record)
+    _write_jsonl(handle, dialogues, tally, _hf_record)
 
 
 def _write_csv(handle: Any, dialogues: Iterable[_Dialogue], pack: str, tally: _Tally) -> None:
