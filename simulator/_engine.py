@@ -482,9 +482,10 @@ class Engine:
         async with self._semaphore:
             started = time.perf_counter()
             try:
-                d.pending = await asyncio.wait_for(
-                    self.assistant.respond(list(d.messages), thread_id=d.thread_id), self.timeout
-                )
+                # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a cancellation that
+                # lands as the reply completes, and Ctrl-C would then not stop the run.
+                async with asyncio.timeout(self.timeout):
+                    d.pending = await self.assistant.respond(list(d.messages), thread_id=d.thread_id)
             except TimeoutError:
                 d.pending = AssistantTimeout(f"no reply within {self.timeout:g} s")
             except Exception as exc:  # the assistant under test failed: data, not a crash
