@@ -125,7 +125,9 @@ class _Replayer:
         bind = getattr(inner, "bind_run", None)
         if callable(bind):
             bind(self.shrunk_run)
-        self.bot = wrap_with_policy(inner, parse_policy(config.policy), self.pack)
+        policy = parse_policy(config.policy)
+        self.policy = policy.name
+        self.bot = wrap_with_policy(inner, policy, self.pack)
 
     def run(self, keep: frozenset[Unit] | None) -> tuple[Finished, dict[int, int]]:
         out: list[Finished] = []
@@ -139,7 +141,7 @@ class _Replayer:
             max_turns=self.config.max_turns,
             timeout=self.config.timeout,
             modelled_latency=bool(getattr(self.bot, "modelled_latency", False)),
-            policy=parse_policy(self.config.policy).name,
+            policy=self.policy,
             count_edits=True,
             source=iter([job]),
         )
