@@ -192,48 +192,92 @@ class GraphAssistant:
     """A compiled LangGraph graph whose state has a `messages` list (MessagesState or alike).
 
     The graph gets the conversation as `{"messages": [...]}` and `configurable.thread_id`; if it has a
-    checkpointer it keeps its own history, so only the newest user message is sent. Its reply is the last
-    message's content; `intent`, `slots` and `handoff` keys of the output state are taken when present, and
-    an `__interrupt__` (a graph pausing for a person) counts as a hand-off.
+    checkpointer it keeps its own history, so only the newest user message is sent. The reply is read from
+    the output state by `graph_reply`.
     """
 
     def __init__(self, graph: Any, *, name: str | None = None) -> None:
         self._graph = graph
         self.name: str = name or getattr(graph, "name", None) or "langgraph"
-        self._stateful = getattr(graph, "checkpointer", None) is not None
+        # A graph with a checkpointer, or one deployed on a LangGraph server (`RemoteGraph`), keeps the
+        # thread's history itself: resending it would double every message.
+        self._stateful = (
+            getattr(graph, "checkpointer", None) is not None or type(graph).__name__ == "RemoteGraph"
+        )
 
     async def respond(self, messages: list[Message], *, thread_id: str) -> Reply:
         sent = messages[-1:] if self._stateful else messages
         config = {"configurable": {"thread_id": thread_id}}
         output = await self._graph.ainvoke({"messages": [dict(m) for m in sent]}, config=config)
-        if not isinstance(output, dict) or not output.get("messages"):
-            raise AssistantProtocolError("the graph's output state has no 'messages'")
-        last = output["messages"][-1]
-        interrupts = output.get("__interrupt__")
-        role = last.get("role") if isinstance(last, dict) else getattr(last, "type", None)
-        if role not in ("assistant", "ai"):
-            if not interrupts:
-                raise AssistantProtocolError("the graph added no assistant message")
-            # Paused for a person before saying anything: its words, if any, are the interrupt's value.
-            value = getattr(interrupts[0], "value", None)
-            content: object = value if isinstance(value, str) else ""
-        else:
-            content = last.get("content") if isinstance(last, dict) else getattr(last, "content", None)
-        if isinstance(content, list):  # content blocks
-            content = "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
-        if not isinstance(content, str):
-            raise AssistantProtocolError("the graph's last message has no text content")
-        handoff = output.get("handoff")
-        if interrupts:
-            handoff = True
-        return coerce_reply(
-            {
-                "text": content,
-                "intent": output.get("intent"),
-                "slots": output.get("slots"),
-                "handoff": handoff,
-            }
-        )
+        return graph_reply(output)
+
+
+_AI_TYPES = ("assistant", "ai", "AIMessage", "AIMessageChunk")
+
+
+def _message_kind_and_content(message: object) -> tuple[object, object]:
+    """A message's kind (`assistant`, `ai`, ...) and content, whatever shape it comes in.
+
+    A local graph gives LangChain message objects (`.type`, `.content`) or OpenAI-style dicts (`role`); a
+    deployed graph's state arrives as JSON, where LangChain messages are dicts with `type` (`"ai"`), or, in
+    LangChain's constructor form, `{"lc": 1, "type": "constructor", "id": [..., "AIMessage"], "kwargs":
+    {...}}`.
+    """
+    if not isinstance(message, dict):
+        return getattr(message, "type", None), getattr(message, "content", None)
+    if message.get("type") == "constructor" and isinstance(message.get("kwargs"), dict):
+        ids = message.get("id")
+        kind = ids[-1] if isinstance(ids, list) and ids else None
+        return kind, message["kwargs"].get("content")
+    return message.get("role") or message.get("type"), message.get("content")
+
+
+def _interrupt_value(interrupt: object) -> object:
+    """What a graph paused with: an `Interrupt`'s `value`, or the `value` key of one sent as JSON."""
+    if isinstance(interrupt, dict):
+        return interrupt.get("value")
+    return getattr(interrupt, "value", None)
+
+
+def graph_reply(output: object) -> Reply:
+    """The reply in a LangGraph graph's output state, local or deployed.
+
+    The reply is the last message's content when it is the assistant's (content blocks are joined);
+    `intent`, `slots` and `handoff` keys of the state are taken when present, and an `__interrupt__` (a
+    graph pausing for a person) counts as a hand-off, its value being the words when the graph paused
+    before saying anything.
+
+    Raises:
+        AssistantProtocolError: the state has no messages, or no assistant message and no interrupt, or the
+            last message has no text.
+    """
+    if not isinstance(output, dict) or not output.get("messages"):
+        raise AssistantProtocolError("the graph's output state has no 'messages'")
+    if not isinstance(output["messages"], list):
+        raise AssistantProtocolError("the graph's output state has 'messages' that are not a list")
+    kind, content = _message_kind_and_content(output["messages"][-1])
+    interrupts = output.get("__interrupt__")
+    if kind not in _AI_TYPES:
+        if not interrupts:
+            raise AssistantProtocolError("the graph added no assistant message")
+        # Paused for a person before saying anything: its words, if any, are the interrupt's value.
+        value = _interrupt_value(interrupts[0]) if isinstance(interrupts, (list, tuple)) else None
+        content = value if isinstance(value, str) else ""
+    if isinstance(content, list):  # content blocks
+        content = "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+    if not isinstance(content, str):
+        raise AssistantProtocolError("the graph's last message has no text content")
+    handoff = output.get("handoff")
+    if interrupts:
+        handoff = True
+    return coerce_reply(
+        {
+            "text": content,
+            "intent": output.get("intent"),
+            "slots": output.get("slots"),
+            "handoff": handoff,
+        }
+    )
 
 
 def _is_graph(obj: object) -> bool:
@@ -267,8 +311,9 @@ def load_target(spec: str) -> Assistant | BatchAssistant:
     The built-in bots: `reference`, and `reference-bare`, the same bot without escalation rules of its
     own (it never hands off), to drill escalation policies wrapped around it. Deployed bots:
     `http:CONFIG.yaml` (a JSON endpoint with the request and response mapping in the file),
-    `rasa:URL[?parse=1]` (Rasa's REST channel) and `llm:CONFIG.yaml` (an OpenAI-compatible chat model with
-    a system prompt and a `transfer_to_human` tool).
+    `rasa:URL[?parse=1]` (Rasa's REST channel), `llm:CONFIG.yaml` (an OpenAI-compatible chat model with
+    a system prompt and a `transfer_to_human` tool), and `langgraph:URL#ASSISTANT_ID` or
+    `langgraph:CONFIG.yaml` (a graph deployed on a LangGraph server, reached through `RemoteGraph`).
 
     The module is imported from the current directory first, as `python -m` would. Nothing is evaluated:
     `attr` is a dotted attribute path, looked up with `getattr`.
@@ -289,6 +334,10 @@ def load_target(spec: str) -> Assistant | BatchAssistant:
         from ._llm_assistant import load_llm_target
 
         return load_llm_target(spec)
+    if spec.startswith("langgraph:"):
+        from ._remote_graph import load_remote_graph_target
+
+        return load_remote_graph_target(spec)
     if not _SPEC.match(spec):
         raise TargetError(f"target {spec!r} is not of the form 'module:attribute' (e.g. 'mybot:respond')")
     module_name, attr_path = spec.split(":", 1)
