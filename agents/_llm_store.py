@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-__all__ = ["LLMCallRecord", "LLMStore", "canonical_json", "request_key"]
+__all__ = ["LLMCallRecord", "LLMStore", "canonical_json", "create_table", "request_key"]
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS llm_calls (
@@ -58,6 +58,11 @@ _SCHEMA = pa.schema(
         ("run_id", pa.string()),
     ]
 )
+
+
+def create_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the `llm_calls` table if it is not there (botdrill's store does, so every file has it)."""
+    con.execute(_TABLE)
 
 
 def canonical_json(value: object) -> str:
@@ -112,7 +117,7 @@ class LLMStore:
         database: str | Path | duckdb.DuckDBPyConnection = ":memory:",
         *,
         run_id: str | None = None,
-        flush_every: int = 64,
+        flush_every: int = 512,
     ) -> None:
         if isinstance(database, duckdb.DuckDBPyConnection):
             self._con = database.cursor()
@@ -122,6 +127,8 @@ class LLMStore:
         self.run_id = run_id
         self.flush_every = max(1, flush_every)
         self._session: dict[str, LLMCallRecord] = {}
+        self._table: dict[str, Any] | None = None
+        """The table as it was at the first `get` that looked beyond this run (rows by key)."""
         self._pending: dict[str, LLMCallRecord] = {}
         self._closed = False
 
@@ -130,15 +137,22 @@ class LLMStore:
         return self._session.get(key)
 
     def get(self, key: str) -> LLMCallRecord | None:
-        """The call with this key, recorded in this run or any earlier one."""
+        """The call with this key, recorded in this run or any earlier one (read once, at the first call
+        that looks beyond this run: rows another process writes later are not seen)."""
         found = self._session.get(key)
         if found is not None:
             return found
-        row = self._con.execute(
-            "SELECT key, model, endpoint, request, response, prompt_tokens, completion_tokens, latency_ms, "
-            "cost_usd, created_at, run_id FROM llm_calls WHERE key = ?",
-            [key],
-        ).fetchone()
+        if self._table is None:
+            # One query for the whole table instead of one per call: a replay asks for every row anyway,
+            # and a query per key on the event loop cost most of a replayed call's time.
+            self._table = {
+                row[0]: row
+                for row in self._con.execute(
+                    "SELECT key, model, endpoint, request, response, prompt_tokens, completion_tokens, "
+                    "latency_ms, cost_usd, created_at, run_id FROM llm_calls"
+                ).fetchall()
+            }
+        row = self._table.get(key)
         if row is None:
             return None
         return LLMCallRecord(
