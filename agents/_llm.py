@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import email.utils
 import functools
 import importlib
@@ -72,6 +73,7 @@ from ._adapters import AssistantError, AssistantProtocolError, AssistantTimeout,
 from ._llm_store import LLMCallRecord, LLMStore, canonical_json, request_key
 
 __all__ = [
+    "METER",
     "CacheMode",
     "LLMCallError",
     "LLMCircuitOpen",
@@ -86,6 +88,7 @@ __all__ = [
     "LLMTimeout",
     "ModelPrice",
     "ToolCall",
+    "Usage",
     "is_loopback",
 ]
 
@@ -353,6 +356,40 @@ class LLMResult:
     """Time the call took here, waiting and retries included (0 for a cached result)."""
 
 
+@dataclass(slots=True)
+class Usage:
+    """LLM calls counted for one dialogue (or anything else a caller meters): what they cost and took.
+
+    Tokens and cost count every result, a replayed or cached one included (they say what the dialogue
+    needs); `calls` counts only requests actually sent, so a replayed run shows zero.
+    """
+
+    calls: int = 0
+    """Requests sent over the network (retries included)."""
+    cached: int = 0
+    """Results served from the store or from an identical call in flight."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    """`None` until a result with a price is counted."""
+    wall_ms: float = 0.0
+
+    def add(self, result: LLMResult) -> None:
+        """Count one result."""
+        self.calls += result.attempts
+        self.cached += result.cached
+        self.prompt_tokens += result.prompt_tokens or 0
+        self.completion_tokens += result.completion_tokens or 0
+        if result.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + result.cost_usd
+        self.wall_ms += result.wall_ms
+
+
+METER: contextvars.ContextVar[Usage | None] = contextvars.ContextVar("botdrill_llm_meter", default=None)
+"""Where `LLMClient.complete` counts its results: set it in a task (each asyncio task has its own context)
+and every call made in that task, by any client, is counted there."""
+
+
 # -- per-endpoint state: concurrency gate and circuit breaker ----------------------------------------------
 
 
@@ -555,6 +592,22 @@ class LLMClient:
             LLMCallError: in one of its forms; never anything else for a failure of the endpoint.
             ValueError: the request itself is malformed (stream with a schema, unserialisable messages).
         """
+        result = await self._complete(messages, tools, tool_choice, schema, schema_method, stream, salt)
+        meter = METER.get()
+        if meter is not None:
+            meter.add(result)
+        return result
+
+    async def _complete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[ToolLike],
+        tool_choice: str | None,
+        schema: type[BaseModel] | None,
+        schema_method: StructuredMethod,
+        stream: bool,
+        salt: str | None,
+    ) -> LLMResult:
         if stream and schema is not None:
             raise ValueError("stream and schema do not go together: structured output is read whole")
         tool_dicts = [_openai_tool(t) for t in tools]

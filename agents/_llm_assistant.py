@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._adapters import TargetError
 from ._http_adapters import AdapterConfigError
-from ._llm import LLMClient, LLMConfig
+from ._llm import CacheMode, LLMClient, LLMConfig
 from ._types import Message, Reply
 
 TRANSFER_TOOL: dict[str, Any] = {
@@ -85,8 +85,15 @@ class LLMAssistant:
 
     def __init__(self, config: LLMAssistantConfig, *, client: LLMClient | None = None) -> None:
         self.config = config
-        self.client = client if client is not None else LLMClient(config.llm)
+        self._client = client
         self.name = config.name or f"llm:{config.llm.model}"
+
+    @property
+    def client(self) -> LLMClient:
+        """The client, built on first use: a run replayed from its record never needs an API key."""
+        if self._client is None:
+            self._client = LLMClient(self.config.llm)
+        return self._client
 
     @classmethod
     def from_file(cls, path: str | Path) -> LLMAssistant:
@@ -134,9 +141,14 @@ class LLMAssistant:
             raw=raw | {"reason": args.get("reason")},
         )
 
+    def use_store(self, store: Any, mode: CacheMode) -> None:
+        """Send every call through `store` (an `LLMStore`): recorded, or replayed with no network."""
+        self._client = LLMClient(self.config.llm, store=store, mode=mode)
+
     async def aclose(self) -> None:
         """Close the client's connections."""
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
 
 def _arguments(arguments: Any) -> dict[str, Any]:

@@ -67,6 +67,12 @@ class UserTurn(BaseModel):
     retracted: list[GoldSlot] = Field(default_factory=list)
     """Slot values said by mistake and corrected in the next message (their `value` is the wrong one):
     where the text says something the gold labels do not."""
+    fault: str | None = None
+    """A simulator fault the consistency check found in this message (`invented_value`, `left_goal`):
+    only an LLM user commits one."""
+    llm: dict[str, Any] | None = None
+    """What an LLM user was told and answered (the plan, its structured answer, the control signals, the
+    check's findings), stored with the turn for review; `None` for the agenda user."""
 
     @property
     def ends_dialogue(self) -> bool:

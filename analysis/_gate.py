@@ -63,7 +63,7 @@ _PER_INTENT = {
     ),
     "routing_accuracy": (
         "scored_dialogues",
-        "CASE WHEN bool_or(routing_source = 'exposed')"
+        "CASE WHEN bool_or(routing_source <> 'none')"
         " THEN avg(CASE WHEN routed_intent = gold_intent THEN 1.0 ELSE 0.0 END) END",
     ),
 }

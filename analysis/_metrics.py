@@ -84,7 +84,7 @@ def run_summary(db: Database, run_id: str) -> IntentSummary | None:
         row = con.execute(
             "select '*', bool_or(critical), count(*), "
             "avg(case when outcome = 'success' then 1.0 else 0.0 end), "
-            "case when bool_or(routing_source = 'exposed') "
+            "case when bool_or(routing_source <> 'none') "
             "then avg(case when routed_intent = gold_intent then 1.0 else 0.0 end) end, "
             "count(*) filter (where expected_escalation = 'must' and escalated)::double "
             "/ nullif(count(*) filter (where expected_escalation = 'must'), 0), "
@@ -95,6 +95,37 @@ def run_summary(db: Database, run_id: str) -> IntentSummary | None:
     if row is None or not row[2]:
         return None
     return IntentSummary(*row)
+
+
+@dataclass(frozen=True)
+class LLMUsage:
+    """What a run's LLM calls took (the `llm_usage` view): every dialogue, scored or not."""
+
+    run_id: str
+    dialogues: int
+    calls: int
+    """Requests sent (0 for a replayed run)."""
+    cached: int
+    """Results served from the record/replay store."""
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    """By the configured price tables; `None` without one."""
+    tokens_per_dialogue: float
+    cost_per_dialogue: float | None
+
+
+def llm_usage(db: Database, run_id: str) -> LLMUsage | None:
+    """The run's LLM calls, tokens and cost, or `None` when it made no LLM call at all."""
+    with _open(db) as con:
+        row = con.execute(
+            "select run_id, dialogues, calls, cached, prompt_tokens, completion_tokens, cost_usd, "
+            "tokens_per_dialogue, cost_per_dialogue from llm_usage where run_id = ?",
+            [run_id],
+        ).fetchone()
+    if row is None or not (row[2] or row[3] or row[4] or row[5]):
+        return None
+    return LLMUsage(*row)
 
 
 def confusion(db: Database, run_id: str) -> dict[tuple[str, str], int]:

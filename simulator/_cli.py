@@ -64,7 +64,8 @@ def run(
         str,
         typer.Option(
             help="'reference' or 'reference-bare' (built in), module:attribute, http:CONFIG.yaml (a JSON "
-            "endpoint) or rasa:URL (Rasa's REST channel)."
+            "endpoint), rasa:URL (Rasa's REST channel), llm:CONFIG.yaml (an OpenAI-compatible chat model "
+            "with a system prompt) or langgraph:URL#ASSISTANT (a deployed LangGraph graph)."
         ),
     ] = "reference",
     db: DbOption = "botdrill.duckdb",
@@ -118,6 +119,26 @@ def run(
             "'brittleness.typo>0.1' (repeatable; see: botdrill gate --help).",
         ),
     ] = None,
+    user: Annotated[
+        str,
+        typer.Option(
+            help="Simulated user: 'agenda' (built in, no model) or llm:USER.yaml (an LLM wording the "
+            "agenda's turns)."
+        ),
+    ] = "agenda",
+    judge: Annotated[
+        str,
+        typer.Option(
+            help="Who infers intents and hand-offs a bot does not expose: 'rules' or llm:JUDGE.yaml."
+        ),
+    ] = "rules",
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            help="Rerun the stored run RUN_ID with every LLM call answered from its recording (no network) "
+            "and compare the transcripts; its options are the stored run's. Exits 1 if any differ."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Drill an assistant with simulated users and store every dialogue in DuckDB."""
@@ -125,6 +146,9 @@ def run(
 
     from ._runner import RunConfig, new_run_id
 
+    if replay is not None:
+        _replay(db, replay, run_id, quiet=quiet)
+        return
     policies = policy or ["none"]
     if len(set(policies)) != len(policies):
         raise _fail(BotdrillError(f"--policy names the same policy twice: {', '.join(policies)}"))
@@ -149,6 +173,8 @@ def run(
                     critical_share=critical_share,
                     intent_quota=intent_quota,
                     trials=trials,
+                    user=user,
+                    judge=judge,
                 )
             )
     except ValidationError as exc:
@@ -192,6 +218,57 @@ def run(
         ),
         soft_wrap=True,
     )
+
+
+def _replay(db: str, original: str, run_id: str | None, *, quiet: bool) -> None:
+    """`run --replay`: the stored run again, every LLM call from its recording; exit 1 if a transcript
+    differs from the original's."""
+    from pydantic import ValidationError
+
+    from ._runner import RunConfig
+    from ._store import StoreError, connect
+
+    if not Path(db).exists():
+        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    try:
+        con = connect(db, read_only=True)
+    except StoreError as exc:
+        raise _fail(exc) from None
+    try:
+        row = con.execute("select config from runs where run_id = ?", [original]).fetchone()
+    finally:
+        con.close()
+    if row is None:
+        raise _fail(BotdrillError(f"--replay: no run {original!r} in {db} (see: botdrill runs)"))
+    stored = {k: v for k, v in json.loads(row[0]).items() if k in RunConfig.model_fields}
+    try:
+        config = RunConfig.model_validate(
+            stored | {"db": db, "run_id": run_id or f"{original}-replay", "llm_cache": "replay"}
+        )
+    except ValidationError as exc:
+        raise _fail(
+            BotdrillError(f"--replay: run {original!r} has a config this botdrill cannot read: {exc}")
+        ) from None
+    result = _drill(config, quiet=quiet)
+    con = connect(db, read_only=True)
+    try:
+        same, total, calls = con.execute(
+            "select count(*) filter (where a.transcript_sha256 = b.transcript_sha256), count(*), "
+            "coalesce(sum(b.llm_calls), 0) from dialogues a join dialogues b on a.idx = b.idx "
+            "where a.run_id = ? and b.run_id = ?",
+            [original, result.run_id],
+        ).fetchone() or (0, 0, 0)
+    finally:
+        con.close()
+    _out.print(
+        Text(
+            f"replay {result.run_id}: {same}/{total} transcripts identical to {original}; "
+            f"{calls} LLM requests sent"
+        ),
+        soft_wrap=True,
+    )
+    if same != total:
+        raise typer.Exit(code=1)
 
 
 def _gate(db: str, run_ids: list[str], thresholds: list[Any]) -> None:
@@ -445,7 +522,7 @@ def list_perturbations() -> None:
 
 def _summary(db: str, run_id: str) -> None:
     # The CLI is the composition root: the one place in simulator/ that reads analysis/.
-    from botdrill.analysis import IntentSummary, intent_summary, run_summary
+    from botdrill.analysis import IntentSummary, intent_summary, llm_usage, run_summary
 
     def cells(row: IntentSummary) -> list[str | Text]:
         return [
@@ -467,6 +544,21 @@ def _summary(db: str, run_id: str) -> None:
         table.add_section()
         table.add_row("all", "", *cells(total))
     _out.print(table)
+    usage = llm_usage(db, run_id)
+    if usage is not None:
+        cost = (
+            ""
+            if usage.cost_usd is None
+            else f", ${usage.cost_usd:.4f} (${usage.cost_per_dialogue:.5f} per dialogue)"
+        )
+        _out.print(
+            Text(
+                f"LLM: {usage.calls} requests sent, {usage.cached} answered from the record; "
+                f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens "
+                f"({usage.tokens_per_dialogue:.0f} per dialogue){cost}"
+            ),
+            soft_wrap=True,
+        )
 
 
 @app.command()

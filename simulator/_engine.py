@@ -15,6 +15,7 @@ the stored transcript is in the order things happened.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import re
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from botdrill.agents import (
     Agenda,
@@ -46,7 +47,8 @@ from botdrill.agents._adapters import (
     describe_raw,
 )
 from botdrill.agents._disfluency import STOPWORDS
-from botdrill.agents._judge import judge_handoff
+from botdrill.agents._judge import Judge, Judgement, RuleJudge, judge_handoff
+from botdrill.agents._llm import METER, Usage
 from botdrill.agents._perturb import EditSelection
 from botdrill.agents._user import AgendaState
 from botdrill.policies import EscalationSpec
@@ -56,6 +58,9 @@ from ._clock import DialogueClock, Sent
 from ._records import DialogueRecord, EndReason, SlotCheck, TurnRecord
 from ._scoring import score
 from ._variants import CLEAN, Job
+
+if TYPE_CHECKING:
+    from botdrill.agents._llm_user import LLMUser
 
 _CONTENT_WORD = re.compile(r"[a-z]{4,}")
 # Frequent words of the packs' openings that are not things a person names by mistake.
@@ -133,6 +138,10 @@ class Outgoing:
     """Position of the message in its user turn (fragments), from 0."""
     parts: int
     """Messages in that user turn."""
+    fault: str | None = None
+    """An LLM user's consistency-check fault on this turn (first message only)."""
+    llm: str | None = None
+    """An LLM user's plan and answer for this turn, as JSON text (first message only)."""
 
     @property
     def last(self) -> bool:
@@ -162,6 +171,14 @@ class LiveDialogue:
     pending_undo: tuple[AgendaState, int] | None = None
     """The user's state before composing an interjection, restored if the reply overtakes it."""
     latency_ms: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    """The dialogue's LLM calls (user, assistant, judge), counted as they are made."""
+    composed: UserTurn | BaseException | None = None
+    """An LLM user's next turn, composed before the user step sends it (or why it could not be)."""
+    judged: Judgement | None = None
+    """The judge's reading of the pending reply, when the bot exposed no intent or hand-off."""
+    exposes_intent: bool = False
+    """Whether the bot has exposed an intent of its own in this dialogue."""
 
     @property
     def done(self) -> bool:
@@ -192,6 +209,9 @@ class Engine:
             whose real latency is a batch artefact) instead of the measured one.
         policy: the name of the escalation policy wrapped around the assistant, stored on each dialogue.
         count_edits: record how many text edits each user turn attempted, in `attempts` (for shrinking).
+        llm_user: an LLM user to word the agenda user's turns (see `botdrill.agents._llm_user`); `None`
+            for the agenda user alone.
+        judge: infers the intent and hand-off a reply does not expose (default: the rule judge).
     """
 
     pack: Pack
@@ -205,6 +225,8 @@ class Engine:
     modelled_latency: bool = False
     policy: str = "none"
     count_edits: bool = False
+    llm_user: LLMUser | None = None
+    judge: Judge | None = None
     attempts: dict[str, dict[int, int]] = field(init=False, default_factory=dict)
     """With `count_edits`: per dialogue id, the text edits each user turn attempted."""
     user: AgendaUser = field(init=False)
@@ -212,9 +234,14 @@ class Engine:
     _semaphore: asyncio.Semaphore | None = field(init=False, default=None)
     _distractors: tuple[str, ...] = field(init=False)
     _crisis: re.Pattern[str] | None = field(init=False)
+    _rules: RuleJudge = field(init=False)
 
     def __post_init__(self) -> None:
-        self.user = AgendaUser(self.pack)
+        # An LLM user plans with its own agenda user; starting and interjecting are the agenda's.
+        self.user = self.llm_user.planner if self.llm_user is not None else AgendaUser(self.pack)
+        self._rules = RuleJudge(self.pack)
+        if self.judge is None:
+            self.judge = self._rules
         self.spec = EscalationSpec.from_pack(self.pack)
         crisis = self.pack.triggers.crisis
         self._crisis = (
@@ -272,13 +299,24 @@ class Engine:
             interjection_cap=1 + impatience,
         )
 
-    def user_step(self, live: list[LiveDialogue]) -> None:
-        """Every live dialogue's user sends its next message (composing a new turn when it has none)."""
+    async def user_step(self, live: list[LiveDialogue]) -> None:
+        """Every live dialogue's user sends its next message (composing a new turn when it has none).
+
+        An LLM user's turns are composed first, all at once (`asyncio.gather`); the agenda user's in line.
+        """
+        if self.llm_user is not None:
+            composing = [d for d in live if not d.done and d.current is None and not d.clock.queued]
+            if composing:
+                await asyncio.gather(*(self._compose(d) for d in composing))
         for d in live:
             if d.done or d.current is not None:
                 continue
             if not d.clock.queued:
-                turn = self.user.next_turn(d.agenda, d.last_reply)
+                composed, d.composed = d.composed, None
+                turn = composed if composed is not None else self.user.next_turn(d.agenda, d.last_reply)
+                if isinstance(turn, BaseException):
+                    self._user_failed(d, turn)
+                    continue
                 if "abandon" in turn.acts:
                     self._abandon(d, turn)
                     continue
@@ -286,6 +324,27 @@ class Engine:
                 d.clock.type_turn(items, [i.text for i in items], after_reading=d.last_reply)
             sent = d.clock.next_message()
             self._send(d, sent)
+
+    async def _compose(self, d: LiveDialogue) -> None:
+        """The LLM user's next turn for `d`, its calls counted on the dialogue; a failure is kept."""
+        assert self.llm_user is not None
+        METER.set(d.usage)  # this task's own context: only this dialogue's calls are counted here
+        trial = d.job.trial
+        try:
+            d.composed = await self.llm_user.next_turn(
+                d.agenda, d.last_reply, d.messages, salt=f"trial:{trial}" if trial else None
+            )
+        except Exception as exc:  # the user's model failed: the dialogue records it, the run goes on
+            d.composed = exc
+
+    def _user_failed(self, d: LiveDialogue, exc: BaseException) -> None:
+        """The LLM user could not speak: an empty, failed user turn ends the dialogue (not scored)."""
+        kind = type(exc).__name__
+        d.error = (kind, str(exc) or kind)
+        d.turns.append(
+            TurnRecord(turn_idx=len(d.turns), speaker="user", text="", sim_time=d.clock.now, error_type=kind)
+        )
+        d.end_reason = "user_error"
 
     def _realise(self, d: LiveDialogue, turn: UserTurn, *, whole: bool = False) -> list[Outgoing]:
         """The variant's text perturbations applied to a turn, and the messages it is sent as."""
@@ -362,6 +421,8 @@ class Engine:
                     edits=piece.edits + marks,
                     part=i,
                     parts=len(pieces),
+                    fault=turn.fault if i == 0 else None,
+                    llm=json.dumps(turn.llm, ensure_ascii=False) if i == 0 and turn.llm else None,
                 )
             )
         return out
@@ -390,6 +451,8 @@ class Engine:
                 part=msg.part,
                 parts=msg.parts,
                 edits=list(msg.edits),
+                user_fault=msg.fault,
+                raw=msg.llm,
             )
         )
         d.messages.append({"role": "user", "content": msg.text})
@@ -455,6 +518,9 @@ class Engine:
             elapsed = (time.perf_counter() - started) * 1000 / len(waiting)
             for d, reply in zip(waiting, replies, strict=True):
                 d.pending, d.latency_ms = reply, elapsed
+            unclear = [d for d in waiting if self._needs_judge(d)]
+            if unclear:
+                await asyncio.gather(*(self._judge(d) for d in unclear))
             return
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.cohort)
@@ -479,6 +545,7 @@ class Engine:
     async def _call(self, d: LiveDialogue) -> None:
         assert self._semaphore is not None
         assert isinstance(self.assistant, Assistant)
+        METER.set(d.usage)  # this task's own context: an LLM target's calls are counted on the dialogue
         async with self._semaphore:
             started = time.perf_counter()
             try:
@@ -491,6 +558,29 @@ class Engine:
             except Exception as exc:  # the assistant under test failed: data, not a crash
                 d.pending = exc
             d.latency_ms = (time.perf_counter() - started) * 1000
+        if self._needs_judge(d):
+            await self._judge(d)
+
+    @staticmethod
+    def _needs_judge(d: LiveDialogue) -> bool:
+        """A reply needs the judge when it says nothing of a hand-off, or nothing of an intent in a
+        dialogue where the bot never exposed one (a bot that does is scored on what it exposes)."""
+        reply = d.pending
+        return isinstance(reply, Reply) and (
+            reply.handoff is None or (reply.intent is None and not d.exposes_intent)
+        )
+
+    async def _judge(self, d: LiveDialogue) -> None:
+        """The judge's reading of a reply that exposes no intent or hand-off. A failed LLM judge falls
+        back on the rules for that reply, and says so in `judged_by`: the bot is not to blame for it."""
+        assert isinstance(d.pending, Reply) and self.judge is not None
+        METER.set(d.usage)
+        messages: list[Message] = [*d.messages, {"role": "assistant", "content": d.pending.text}]
+        try:
+            d.judged = await self.judge.judge(d.pending.text, messages)
+        except Exception as exc:
+            ruled = await self._rules.judge(d.pending.text, messages)
+            d.judged = replace(ruled, by=f"rules ({self.judge.name} failed: {type(exc).__name__})")
 
     def observe(self, live: list[LiveDialogue]) -> None:
         """Record every answer at the simulated second it appears, and end dialogues that are over."""
@@ -521,19 +611,31 @@ class Engine:
             else:
                 latency = d.latency_ms / 1000
             at = d.clock.reply(latency, partial(self._interjection, d), partial(self._discard, d))
+            judged, d.judged = d.judged, None
             source: Literal["exposed", "judged", "policy"] = "exposed"
             handoff = reply.handoff
             if handoff is None:
-                handoff, source = judge_handoff(reply.text), "judged"
+                handoff = judged.handoff if judged is not None else judge_handoff(reply.text)
+                source = "judged"
             elif handoff and reply.escalated_by:
                 source = "policy"
+            intent = reply.intent
+            intent_source: Literal["exposed", "judged"] | None = "exposed" if intent is not None else None
+            d.exposes_intent = d.exposes_intent or intent is not None
+            if intent is None and judged is not None and judged.intent is not None:
+                intent, intent_source = judged.intent, "judged"
+            judged_by = None
+            if intent_source == "judged" or source == "judged":
+                judged_by = judged.by if judged is not None else "rules"
             d.turns.append(
                 TurnRecord(
                     turn_idx=len(d.turns),
                     speaker="assistant",
                     text=reply.text,
                     sim_time=at,
-                    intent=reply.intent,
+                    intent=intent,
+                    intent_source=intent_source,
+                    judged_by=judged_by,
                     slots=reply.slots,
                     handoff=handoff,
                     handoff_source=source if handoff else None,
@@ -564,6 +666,7 @@ class Engine:
         d.turns.sort(key=lambda t: t.sim_time)
         for i, t in enumerate(d.turns):
             t.turn_idx = i
+        usage = d.usage
         record, checks = score(
             pack=self.pack,
             run_id=self.run_id,
@@ -575,6 +678,9 @@ class Engine:
             spec=self.spec,
             policy=self.policy,
         )
+        record.llm_calls, record.llm_cached = usage.calls, usage.cached
+        record.llm_prompt_tokens, record.llm_completion_tokens = usage.prompt_tokens, usage.completion_tokens
+        record.llm_cost_usd = usage.cost_usd
         forget = getattr(self.assistant, "forget", None)
         if forget is not None:
             forget(d.thread_id)
@@ -584,7 +690,7 @@ class Engine:
         """The same steps in a bare loop, without LangGraph (the benchmark's baseline)."""
         live = self.admit([])
         while live:
-            self.user_step(live)
+            await self.user_step(live)
             await self.assistant_step(live)
             self.observe(live)
             live = self.admit(live)

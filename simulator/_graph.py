@@ -29,7 +29,7 @@ def build_graph(engine: Engine) -> Any:
         return {"live": engine.admit(state["live"])}
 
     async def user(state: CohortState) -> None:
-        engine.user_step(state["live"])
+        await engine.user_step(state["live"])
 
     async def assistant(state: CohortState) -> None:
         await engine.assistant_step(state["live"])

@@ -13,6 +13,8 @@ from botdrill.agents import Edit, GoldSlot
 class Outcome(StrEnum):
     """How a dialogue ended, judged against its gold labels; the first that applies, in this order."""
 
+    SIMULATOR_ERROR = "simulator_error"
+    """The simulated user failed (an LLM user's model could not be reached): not scored."""
     ASSISTANT_ERROR = "assistant_error"
     """The assistant raised, timed out or answered something that is not a reply."""
     MISSED_ESCALATION = "missed_escalation"
@@ -35,7 +37,9 @@ class Outcome(StrEnum):
     """Routed right, slots right, escalated when and only when it should have."""
 
 
-EndReason = Literal["user_done", "user_gave_up", "user_abandoned", "handoff", "max_turns", "assistant_error"]
+EndReason = Literal[
+    "user_done", "user_gave_up", "user_abandoned", "handoff", "max_turns", "assistant_error", "user_error"
+]
 SlotStatus = Literal["correct", "wrong", "missing", "not_exposed"]
 
 
@@ -78,11 +82,20 @@ class TurnRecord(BaseModel):
     confidence: float | None = None
     """Assistant turns: the confidence the bot exposed in its routed intent, if any."""
     raw: str | None = None
-    """Assistant turns: anything else the assistant returned, as JSON text (its repr if not JSON)."""
+    """Assistant turns: anything else the assistant returned, as JSON text (its repr if not JSON). User
+    turns of an LLM user: its plan, structured answer, control signals and the check's findings."""
     latency_ms: float | None = None
     """Assistant turns: wall-clock time the target took to answer."""
     error_type: str | None = None
-    """Assistant turns that failed: the error's type; `text` is then empty."""
+    """Turns that failed (the assistant's reply, or an LLM user's message): the error's type; `text` is
+    then empty."""
+    intent_source: Literal["exposed", "judged"] | None = None
+    """Assistant turns with an `intent`: the bot's own, or inferred from its words by the judge."""
+    judged_by: str | None = None
+    """Assistant turns: who inferred the judged labels (`rules`, or `llm:<model>` for an LLM judge)."""
+    user_fault: str | None = None
+    """User turns: the simulator fault the LLM user's consistency check found (`invented_value`,
+    `left_goal`)."""
 
 
 class SlotCheck(BaseModel):
@@ -135,7 +148,8 @@ class DialogueRecord(BaseModel):
     gold_slots: dict[str, str]
     routed_intent: str | None
     """Last intent the assistant exposed."""
-    routing_source: Literal["exposed", "none"]
+    routing_source: Literal["exposed", "judged", "none"]
+    """Where `routed_intent` came from: the bot, the judge of its words, or nowhere."""
     misrouted: bool
     expected_escalation: Literal["must", "never", "may"]
     """What the dialogue called for: `must` when the intent or a trigger made a hand-off due."""
@@ -170,4 +184,14 @@ class DialogueRecord(BaseModel):
     """Digest of the transcript's texts, to compare runs for determinism at a glance."""
     simulator_fault: str | None = None
     """Why the simulated user, not the assistant, is to blame (`left_goal`, `wrong_value`,
-    `uncorrected_mistake`, `ended_early`), or None. Such dialogues are left out of the assistant's scores."""
+    `invented_value`, `uncorrected_mistake`, `ended_early`, `user_error`), or None. Such dialogues are left
+    out of the assistant's scores."""
+    llm_calls: int = 0
+    """LLM requests sent for this dialogue (user, assistant and judge; retries included; 0 in a replay)."""
+    llm_cached: int = 0
+    """LLM results served from the record/replay store instead."""
+    llm_prompt_tokens: int = 0
+    llm_completion_tokens: int = 0
+    """Tokens of every LLM result of the dialogue, recorded ones included."""
+    llm_cost_usd: float | None = None
+    """What those tokens cost by the configured price tables (`None` without one)."""

@@ -17,19 +17,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from botdrill.agents._adapters import Assistant, BatchAssistant, load_target
+from botdrill.agents._llm_judge import load_judge
+from botdrill.agents._llm_store import LLMStore
 from botdrill.policies import parse_policy, wrap_with_policy
-from botdrill.scenarios import BotdrillError, Quotas, Sampler, Scenario, load_pack, pack_digest
+from botdrill.scenarios import BotdrillError, Pack, Quotas, Sampler, Scenario, load_pack, pack_digest
 
 from ._coverage import coverage_rows
 from ._engine import Engine, Finished
 from ._graph import build_graph, step_budget
 from ._store import Store
 from ._variants import Job, Variant, parse_variants
+
+if TYPE_CHECKING:
+    from botdrill.agents._llm_user import LLMUser
 
 
 class RunConfig(BaseModel):
@@ -70,6 +75,14 @@ class RunConfig(BaseModel):
     policy: str = "none"
     """Escalation policy wrapped around the assistant: a built-in name (`none`, `critical`, `standard`,
     `cautious`), a chain of rules (`critical+failures:2+crisis`), or a policy YAML file."""
+    user: str = "agenda"
+    """The simulated user: `agenda` (built in, no model) or `llm:USER.yaml` (an LLM wording the agenda's
+    turns, see `botdrill.agents._llm_user`)."""
+    judge: str = "rules"
+    """Who infers the intent and hand-off a bot does not expose: `rules` or `llm:JUDGE.yaml`."""
+    llm_cache: Literal["record", "replay"] = "record"
+    """`record`: every LLM call is made and stored in the run's database (`llm_calls`); `replay`: every
+    call is answered from that table, with no network at all (a call never recorded is an error)."""
     run_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
     """Name of the run; re-using one resumes it. Generated when not given."""
     loop: Literal["graph", "plain"] = "graph"
@@ -138,6 +151,8 @@ def _check_resumable(existing: dict[str, Any], config: RunConfig, digest: str, *
         "complexity": (stored_config.get("complexity", "simple"), config.complexity),
         "policy": (stored_config.get("policy", "none"), config.policy),
         "trials": (stored_config.get("trials", 1), config.trials),
+        "user": (stored_config.get("user", "agenda"), config.user),
+        "judge": (stored_config.get("judge", "rules"), config.judge),
     }
     differ = {name: pair for name, pair in pairs.items() if pair[0] != pair[1]}
     if not differ and grows and stored_config.get("sampler", 1) != SAMPLER:
@@ -166,20 +181,34 @@ def quotas_of(config: RunConfig) -> Quotas:
     )
 
 
-async def closing(work: Awaitable[Any], assistant: object) -> None:
+async def closing(work: Awaitable[Any], assistant: object, *others: object) -> None:
     """Run `work`, then close the assistant's connections on the same event loop (an HTTP or LLM target
     holds a client per loop; left open, its sockets would outlive the loop). Wrappers are closed through
-    their `inner` assistant."""
+    their `inner` assistant; `others` (an LLM user, an LLM judge) are closed too."""
     try:
         await work
     finally:
         seen: set[int] = set()
-        while assistant is not None and id(assistant) not in seen:
-            seen.add(id(assistant))
-            close = getattr(assistant, "aclose", None)
-            if callable(close):
-                await close()
-            assistant = getattr(assistant, "inner", None)
+        for item in (assistant, *others):
+            while item is not None and id(item) not in seen:
+                seen.add(id(item))
+                close = getattr(item, "aclose", None)
+                if callable(close):
+                    await close()
+                item = getattr(item, "inner", None)
+
+
+def load_user(spec: str, pack: Pack) -> LLMUser | None:
+    """The simulated user a run asks for: `None` for the agenda user, an `LLMUser` for `llm:USER.yaml`.
+
+    Raises:
+        LLMUserConfigError: the spec is neither, or the file is malformed (file, line, field).
+    """
+    if spec == "agenda":
+        return None
+    from botdrill.agents._llm_user import load_llm_user
+
+    return load_llm_user(spec, pack)
 
 
 def trial_scenario(scenario: Scenario, trial: int) -> Scenario:
@@ -236,13 +265,22 @@ def run_drill(
     policy = parse_policy(config.policy)
     total = config.n * len(variants) * config.trials
     inner = assistant if assistant is not None else load_target(config.target)
+    llm_user = load_user(config.user, pack)
+    judge = load_judge(config.judge, pack)
     bot = wrap_with_policy(inner, policy, pack)
     run_id = config.run_id or new_run_id()
     bind = getattr(inner, "bind_run", None)
     if callable(bind):
         bind(run_id)
     store = Store(config.db)
+    llm_store: LLMStore | None = None
     try:
+        # Every LLM call of the run goes through one store in the run's own database: recorded, or replayed.
+        models = [c for c in (inner, llm_user, judge) if callable(getattr(c, "use_store", None))]
+        if models:
+            llm_store = LLMStore(store.con, run_id=run_id)
+            for component in models:
+                component.use_store(llm_store, config.llm_cache)  # type: ignore[union-attr]
         existing = store.get_run(run_id)
         done = store.finished_indexes(run_id)
         todo = [i for i in range(total) if i not in done]
@@ -262,7 +300,12 @@ def run_drill(
                 "concurrency": config.concurrency,
                 "config": stored_config,
                 "versions": _versions()
-                | {"assistant": getattr(inner, "name", type(inner).__name__), "policy": policy.name},
+                | {
+                    "assistant": getattr(inner, "name", type(inner).__name__),
+                    "policy": policy.name,
+                    "user": llm_user.name if llm_user is not None else "agenda",
+                    "judge": judge.name,
+                },
             }
         )
         skipped = total - len(todo)
@@ -285,6 +328,8 @@ def run_drill(
             timeout=config.timeout,
             modelled_latency=bool(getattr(bot, "modelled_latency", False)),
             policy=policy.name,
+            llm_user=llm_user,
+            judge=judge,
             # Sampled lazily, so a long run holds only its cohort in memory.
             source=_jobs(sampler, variants, config.trials, todo),
         )
@@ -292,15 +337,20 @@ def run_drill(
             on_progress(skipped, total)
         try:
             if config.loop == "plain":
-                asyncio.run(closing(engine.run_plain(), bot))
+                asyncio.run(closing(engine.run_plain(), bot, llm_user, judge))
             else:
                 graph = build_graph(engine)
                 limit = step_budget(len(todo), config.concurrency, config.max_turns)
-                asyncio.run(closing(graph.ainvoke({"live": []}, config={"recursion_limit": limit}), bot))
+                work = graph.ainvoke({"live": []}, config={"recursion_limit": limit})
+                asyncio.run(closing(work, bot, llm_user, judge))
         except BaseException:
+            if llm_store is not None:
+                llm_store.flush()
             store.flush()  # keep every dialogue that finished before the interruption
             store.end_run(run_id, "interrupted")
             raise
+        if llm_store is not None:
+            llm_store.flush()
         store.flush()
         if existing is None or json.loads(existing["config"]).get("sampler", 1) == SAMPLER:
             store.replace_coverage(
@@ -311,6 +361,8 @@ def run_drill(
             )
         store.end_run(run_id, "finished")
     finally:
+        if llm_store is not None:
+            llm_store.close()
         store.close()
     return RunResult(
         run_id=run_id,

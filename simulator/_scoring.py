@@ -73,7 +73,9 @@ def escalation_events(spec: EscalationSpec, intent: str, turns: list[TurnRecord]
     return Events(intent_at=intent_at, request_at=request_at, crisis_at=crisis_at, failures=tuple(failures))
 
 
-SimulatorFault = Literal["left_goal", "wrong_value", "uncorrected_mistake", "ended_early"]
+SimulatorFault = Literal[
+    "left_goal", "wrong_value", "invented_value", "uncorrected_mistake", "ended_early", "user_error"
+]
 
 
 def simulator_fault(goal: Goal, turns: list[TurnRecord]) -> SimulatorFault | None:
@@ -86,9 +88,15 @@ def simulator_fault(goal: Goal, turns: list[TurnRecord]) -> SimulatorFault | Non
       ended before it corrected it, so a bot that kept the wrong value did nothing wrong.
     - `ended_early`: the user left before the assistant answered anything it had said about its goal.
 
-    The built-in user keeps to its goal by construction, so only the last two occur with it; an LLM user
-    can do all four.
+    - `invented_value`: an LLM user stated a slot value that is not its goal's (its consistency check
+      marks the turn; a left goal found there is marked `left_goal` the same way).
+    - `user_error`: an LLM user's model failed, so the dialogue ended without the bot's doing.
+
+    The built-in user keeps to its goal by construction, so only `uncorrected_mistake` and `ended_early`
+    occur with it; an LLM user can do all of them.
     """
+    if turns and turns[-1].speaker == "user" and turns[-1].error_type is not None:
+        return "user_error"
     walk = set(goal.walk)
     raised_at: int | None = None
     bots = 0
@@ -96,6 +104,8 @@ def simulator_fault(goal: Goal, turns: list[TurnRecord]) -> SimulatorFault | Non
         if t.speaker == "assistant":
             bots += 1
             continue
+        if t.user_fault in ("invented_value", "left_goal"):
+            return t.user_fault  # type: ignore[return-value]  # checked just above
         acts = t.gold_acts or []
         if t.gold_intent is not None and t.gold_intent not in walk and "switch_topic" not in acts:
             return "left_goal"
@@ -165,7 +175,10 @@ def score(
     own = EscalationRule(goal.escalation, goal.escalation_within) if intent == goal.intent else None
     due = spec.due(intent, escalation_events(spec, intent, turns), rule=own)
     bot_turns = [t for t in turns if t.speaker == "assistant"]
-    routed = next((t.intent for t in reversed(bot_turns) if t.intent), None)
+    # A bot that exposes intents is scored on them; the judge's readings count only for one that never does.
+    routed_turn = next((t for t in reversed(bot_turns) if t.intent and t.intent_source != "judged"), None)
+    routed_turn = routed_turn or next((t for t in reversed(bot_turns) if t.intent), None)
+    routed = routed_turn.intent if routed_turn is not None else None
     exposed_slots = [t.slots for t in bot_turns if t.slots is not None]
     captured: dict[str, str] | None = None
     if exposed_slots:
@@ -188,7 +201,9 @@ def score(
         user_requested=user_requested_human,
         trigger=None if needed and due.trigger == "request" else due.trigger,
     )
-    if error is not None:
+    if end_reason == "user_error":
+        outcome = Outcome.SIMULATOR_ERROR
+    elif error is not None:
         outcome = Outcome.ASSISTANT_ERROR
     elif verdict == "missed":
         outcome = Outcome.MISSED_ESCALATION
@@ -227,7 +242,7 @@ def score(
         critical=goal.critical,
         gold_slots=dict(goal.slots),
         routed_intent=routed,
-        routing_source="exposed" if routed is not None else "none",
+        routing_source="none" if routed_turn is None else (routed_turn.intent_source or "exposed"),
         misrouted=misrouted,
         expected_escalation=due.expected,
         escalation_within=goal.escalation_within,

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from botdrill.agents._adapters import Assistant, BatchAssistant, load_target
+from botdrill.agents._llm_judge import load_judge
+from botdrill.agents._llm_store import LLMStore
 from botdrill.policies import parse_policy, wrap_with_policy
 from botdrill.scenarios import BotdrillError, Sampler, load_pack
 
 from ._engine import Engine, Finished
-from ._runner import RunConfig, closing, quotas_of, trial_scenario
+from ._runner import RunConfig, closing, load_user, quotas_of, trial_scenario
 from ._store import Store
 from ._variants import Job, parse_variants
 
@@ -110,7 +112,12 @@ class _Replayer:
     """Re-simulates one stored dialogue of a run with a chosen subset of its edits."""
 
     def __init__(
-        self, config: RunConfig, run_id: str, idx: int, assistant: Assistant | BatchAssistant | None
+        self,
+        config: RunConfig,
+        run_id: str,
+        idx: int,
+        assistant: Assistant | BatchAssistant | None,
+        store: Store | None = None,
     ) -> None:
         self.config = config
         self.pack = load_pack(config.pack)
@@ -128,6 +135,16 @@ class _Replayer:
         policy = parse_policy(config.policy)
         self.policy = policy.name
         self.bot = wrap_with_policy(inner, policy, self.pack)
+        self.user = load_user(config.user, self.pack)
+        self.judge = load_judge(config.judge, self.pack)
+        # LLM calls are answered from the run's record, never made again: the full re-run reproduces the
+        # stored dialogue, and a subset of edits that changes what a model is asked ends that re-run with
+        # `LLMReplayMiss` (so it does not count as reproducing the failure).
+        models = [c for c in (inner, self.user, self.judge) if callable(getattr(c, "use_store", None))]
+        if models and store is not None:
+            self.llm_store = LLMStore(store.con, run_id=self.shrunk_run)
+            for component in models:
+                component.use_store(self.llm_store, "replay")  # type: ignore[union-attr]
 
     def run(self, keep: frozenset[Unit] | None) -> tuple[Finished, dict[int, int]]:
         out: list[Finished] = []
@@ -143,9 +160,11 @@ class _Replayer:
             modelled_latency=bool(getattr(self.bot, "modelled_latency", False)),
             policy=self.policy,
             count_edits=True,
+            llm_user=self.user,
+            judge=self.judge,
             source=iter([job]),
         )
-        asyncio.run(closing(engine.run_plain(), self.bot))
+        asyncio.run(closing(engine.run_plain(), self.bot, self.user, self.judge))
         (finished,) = out
         return finished, engine.attempts.get(finished[0].dialogue_id, {})
 
@@ -182,7 +201,7 @@ def shrink_dialogue(
         raise ShrinkError(f"{dialogue_id} was spoilt by the simulated user ({fault}), not the assistant")
     stored = {k: v for k, v in json.loads(run["config"]).items() if k in RunConfig.model_fields}
     config = RunConfig.model_validate(stored | {"db": str(store.path)})
-    replay = _Replayer(config, run_id, idx, assistant)
+    replay = _Replayer(config, run_id, idx, assistant, store)
 
     full, attempts = replay.run(None)
     units = [(n, j) for n, count in sorted(attempts.items()) for j in range(count)]

@@ -16,11 +16,12 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from botdrill.agents._llm_store import create_table as create_llm_table
 from botdrill.scenarios import BotdrillError
 
 from ._records import DialogueRecord, SlotCheck, TurnRecord
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -84,7 +85,12 @@ CREATE TABLE IF NOT EXISTS dialogues (
     error_message VARCHAR,
     sim_seconds DOUBLE NOT NULL,
     transcript_sha256 VARCHAR NOT NULL,
-    simulator_fault VARCHAR
+    simulator_fault VARCHAR,
+    llm_calls INTEGER NOT NULL DEFAULT 0,
+    llm_cached INTEGER NOT NULL DEFAULT 0,
+    llm_prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    llm_completion_tokens INTEGER NOT NULL DEFAULT 0,
+    llm_cost_usd DOUBLE
 );
 CREATE TABLE IF NOT EXISTS turns (
     run_id VARCHAR NOT NULL,
@@ -107,6 +113,9 @@ CREATE TABLE IF NOT EXISTS turns (
     raw JSON,
     latency_ms DOUBLE,
     error_type VARCHAR,
+    intent_source VARCHAR,
+    judged_by VARCHAR,
+    user_fault VARCHAR,
     PRIMARY KEY (dialogue_id, turn_idx)
 );
 CREATE TABLE IF NOT EXISTS slot_checks (
@@ -216,6 +225,22 @@ ALTER TABLE turns ADD COLUMN confidence DOUBLE;
 UPDATE schema_version SET version = 3;
 """
 
+# Version 3 files (before LLM users, judges and record/replay): no dialogue called an LLM, every intent was
+# the bot's own, and every judged hand-off was the rule judge's.
+_FROM_V3 = """
+ALTER TABLE dialogues ADD COLUMN llm_calls INTEGER DEFAULT 0;
+ALTER TABLE dialogues ADD COLUMN llm_cached INTEGER DEFAULT 0;
+ALTER TABLE dialogues ADD COLUMN llm_prompt_tokens INTEGER DEFAULT 0;
+ALTER TABLE dialogues ADD COLUMN llm_completion_tokens INTEGER DEFAULT 0;
+ALTER TABLE dialogues ADD COLUMN llm_cost_usd DOUBLE;
+ALTER TABLE turns ADD COLUMN intent_source VARCHAR;
+ALTER TABLE turns ADD COLUMN judged_by VARCHAR;
+ALTER TABLE turns ADD COLUMN user_fault VARCHAR;
+UPDATE turns SET intent_source = 'exposed' WHERE intent IS NOT NULL;
+UPDATE turns SET judged_by = 'rules' WHERE handoff_source = 'judged';
+UPDATE schema_version SET version = 4;
+"""
+
 _VIEWS = """
 -- The dialogues the assistant is scored on: every view below reads these, never the faults a simulated
 -- user caused (a goal it left, a value it got wrong and never corrected, leaving before the bot could act).
@@ -246,7 +271,7 @@ GROUP BY run_id, gold_intent, coalesce(routed_intent, '(none)');
 -- exposes no intent at all, where routing cannot be told from its words.
 CREATE OR REPLACE VIEW intent_summary AS
 WITH exposing AS (
-    SELECT run_id, bool_or(routing_source = 'exposed') AS exposes FROM scored_dialogues GROUP BY run_id
+    SELECT run_id, bool_or(routing_source <> 'none') AS exposes FROM scored_dialogues GROUP BY run_id
 )
 SELECT d.run_id, d.gold_intent, bool_or(d.critical) AS critical, count(*) AS dialogues,
        avg(CASE WHEN d.outcome = 'success' THEN 1.0 ELSE 0.0 END) AS success_rate,
@@ -260,6 +285,16 @@ SELECT d.run_id, d.gold_intent, bool_or(d.critical) AS critical, count(*) AS dia
        count(*) FILTER (WHERE outcome = 'assistant_error') AS errors
 FROM scored_dialogues d JOIN exposing e USING (run_id)
 GROUP BY d.run_id, d.gold_intent;
+
+-- What each run's LLM calls (simulated users, assistants, judges) took, over every dialogue, scored or not:
+-- `calls` were sent, `cached` came from the record/replay store; tokens count both.
+CREATE OR REPLACE VIEW llm_usage AS
+SELECT run_id, count(*) AS dialogues, sum(llm_calls) AS calls, sum(llm_cached) AS cached,
+       sum(llm_prompt_tokens) AS prompt_tokens, sum(llm_completion_tokens) AS completion_tokens,
+       sum(llm_cost_usd) AS cost_usd,
+       avg(llm_prompt_tokens + llm_completion_tokens) AS tokens_per_dialogue,
+       sum(llm_cost_usd) / count(*) AS cost_per_dialogue
+FROM dialogues GROUP BY run_id;
 
 -- Each scored dialogue with what its escalation was, as flags: the one place where recall, timeliness,
 -- precision and over-escalation are defined, so every view (and the gate) that aggregates them agrees.
@@ -360,7 +395,7 @@ GROUP BY run_id, gold_intent, perturbation, coalesce(routed_intent, '(none)');
 -- intent_summary).
 CREATE OR REPLACE VIEW routing AS
 WITH exposing AS (
-    SELECT run_id, bool_or(routing_source = 'exposed') AS exposes FROM scored_dialogues GROUP BY run_id
+    SELECT run_id, bool_or(routing_source <> 'none') AS exposes FROM scored_dialogues GROUP BY run_id
 )
 SELECT d.run_id,
        CASE WHEN grouping(d.gold_intent) = 1 THEN '*' ELSE d.gold_intent END AS gold_intent,
@@ -491,6 +526,9 @@ _TURN_SCHEMA = pa.schema(
         ("raw", pa.string()),
         ("latency_ms", pa.float64()),
         ("error_type", pa.string()),
+        ("intent_source", pa.string()),
+        ("judged_by", pa.string()),
+        ("user_fault", pa.string()),
     ]
 )
 _DIALOGUE_TYPES = {
@@ -512,6 +550,11 @@ _DIALOGUE_TYPES = {
     "assistant_turns": pa.int32(),
     "slot_errors": pa.int32(),
     "sim_seconds": pa.float64(),
+    "llm_calls": pa.int32(),
+    "llm_cached": pa.int32(),
+    "llm_prompt_tokens": pa.int32(),
+    "llm_completion_tokens": pa.int32(),
+    "llm_cost_usd": pa.float64(),
 }
 _DIALOGUE_SCHEMA = pa.schema(
     [(name, _DIALOGUE_TYPES.get(name, pa.string())) for name in DialogueRecord.model_fields]
@@ -602,7 +645,7 @@ class Store:
         if exists and exists[0]:
             row = self.con.execute("select max(version) from schema_version").fetchone()
             found = row[0] if row else None
-            for old, script in ((1, _FROM_V1), (2, _FROM_V2)):
+            for old, script in ((1, _FROM_V1), (2, _FROM_V2), (3, _FROM_V3)):
                 if found == old:
                     self.con.execute("BEGIN")
                     self.con.execute(script)
@@ -615,6 +658,7 @@ class Store:
                 )
         self.con.execute("BEGIN")
         self.con.execute(_TABLES)
+        create_llm_table(self.con)
         self.con.execute(_VIEWS)
         row = self.con.execute("select count(*) from schema_version").fetchone()
         if not row or not row[0]:
@@ -833,6 +877,9 @@ def _turn_table(batch: list[tuple[DialogueRecord, list[TurnRecord], list[SlotChe
             cols["raw"].append(t.raw)
             cols["latency_ms"].append(t.latency_ms)
             cols["error_type"].append(t.error_type)
+            cols["intent_source"].append(t.intent_source)
+            cols["judged_by"].append(t.judged_by)
+            cols["user_fault"].append(t.user_fault)
     return pa.Table.from_pydict(cols, schema=_TURN_SCHEMA)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from botdrill.analysis import IntentSummary, confusion, failures, intent_summary, latest_run
+from botdrill.analysis import IntentSummary, confusion, failures, intent_summary, latest_run, llm_usage
 from botdrill.simulator import RunConfig, run_drill
 
 
@@ -109,6 +109,7 @@ def test_public_api_is_pinned() -> None:
         "ExportResult",
         "GateError",
         "IntentSummary",
+        "LLMUsage",
         "PassK",
         "Report",
         "ReportError",
@@ -128,6 +129,7 @@ def test_public_api_is_pinned() -> None:
         "failures",
         "intent_summary",
         "latest_run",
+        "llm_usage",
         "mcnemar_exact",
         "metric_names",
         "metric_value",
@@ -145,7 +147,23 @@ def test_public_api_is_pinned() -> None:
     assert all(hasattr(analysis, name) for name in analysis.__all__)
 
 
-def test_routing_accuracy_is_unknown_for_a_bot_that_exposes_no_intent(tmp_path: Path) -> None:
+def test_routing_accuracy_is_unknown_for_a_bot_whose_words_name_no_intent(tmp_path: Path) -> None:
+    from botdrill.agents._adapters import as_assistant
+
+    def words_only(messages: list[dict[str, str]]) -> str:
+        return "I'm transferring you to a colleague now."
+
+    db = tmp_path / "words.duckdb"
+    run_drill(
+        RunConfig(db=str(db), n=30, seed=3, run_id="w", perturb="none"), assistant=as_assistant(words_only)
+    )
+    rows = intent_summary(db, "w")
+    assert rows and all(r.routing_accuracy is None for r in rows)
+    assert all(r.escalation_recall in (None, 1.0) for r in rows)
+    assert llm_usage(db, "w") is None  # no model was called
+
+
+def test_routing_accuracy_counts_the_judges_readings_of_the_words(tmp_path: Path) -> None:
     from botdrill.agents._adapters import as_assistant
 
     def words_only(messages: list[dict[str, str]]) -> str:
@@ -155,9 +173,9 @@ def test_routing_accuracy_is_unknown_for_a_bot_that_exposes_no_intent(tmp_path: 
     run_drill(
         RunConfig(db=str(db), n=30, seed=3, run_id="w", perturb="none"), assistant=as_assistant(words_only)
     )
-    rows = intent_summary(db, "w")
-    assert rows and all(r.routing_accuracy is None for r in rows)
-    assert all(r.escalation_recall in (None, 1.0) for r in rows)
+    rows = {r.intent: r for r in intent_summary(db, "w")}
+    assert rows["report_fraud"].routing_accuracy == 1.0
+    assert all(r.routing_accuracy == 0.0 for name, r in rows.items() if name != "report_fraud")
 
 
 def test_run_summary_adds_up_the_intents(db: Path) -> None:

@@ -234,7 +234,7 @@ def test_a_target_that_hangs_times_out(tmp_path: Path) -> None:
 
 def test_words_that_hand_off_are_judged_an_escalation(tmp_path: Path, pack: Pack) -> None:
     def bot(messages: list[Message]) -> str:
-        return "I'm transferring you to our fraud team now."
+        return "I'm transferring you to a colleague now."
 
     db = _drill(tmp_path, bot)
     rows = query(
@@ -254,6 +254,20 @@ def test_words_that_hand_off_are_judged_an_escalation(tmp_path: Path, pack: Pack
         "select count(*) from turns where speaker = 'assistant' and "
         "(handoff is not true or handoff_source != 'judged')",
     ) == [(0,)]
+
+
+def test_a_team_named_in_the_words_is_a_judged_route(tmp_path: Path, pack: Pack) -> None:
+    def bot(messages: list[Message]) -> str:
+        return "I'm transferring you to our fraud team now."
+
+    db = _drill(tmp_path, bot)
+    rows = query(db, "select gold_intent, routed_intent, routing_source, misrouted from dialogues")
+    assert rows and {r[1:3] for r in rows} == {("report_fraud", "judged")}
+    assert all(misrouted == (gold != "report_fraud") for gold, _, _, misrouted in rows)
+    assert query(
+        db,
+        "select distinct intent, intent_source, judged_by from turns where speaker = 'assistant'",
+    ) == [("report_fraud", "judged", "rules")]
 
 
 def test_an_exposed_handoff_flag_wins_over_the_words(tmp_path: Path) -> None:

@@ -467,6 +467,7 @@ def test_error_is_assistant_error_whatever_else_happened(pack: Pack) -> None:
 
 def test_outcome_order_is_the_documented_one() -> None:
     assert [o.value for o in Outcome] == [
+        "simulator_error",
         "assistant_error",
         "missed_escalation",
         "misrouted",

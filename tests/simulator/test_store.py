@@ -565,11 +565,19 @@ def test_a_version_1_file_is_migrated_on_open(tmp_path: Path, pack: Pack) -> Non
         query(
             db,
             "select * exclude (pair_id, perturbation, intensity, variant, success, trial, complexity, walk, "
-            "escalation_trigger, escalation_deadline, escalated_by, policy, simulator_fault) "
+            "escalation_trigger, escalation_deadline, escalated_by, policy, simulator_fault, llm_calls, "
+            "llm_cached, llm_prompt_tokens, llm_completion_tokens, llm_cost_usd) "
             "from dialogues order by idx",
         )
         == old_rows
     )
+    # Version 4: no LLM was called; intents were the bot's own.
+    assert query(db, "select sum(llm_calls), sum(llm_prompt_tokens), count(llm_cost_usd) from dialogues") == [
+        (0, 0, 0)
+    ]
+    assert query(db, "select count(*) from turns where intent is not null and intent_source is null") == [
+        (0,)
+    ]
     assert query(db, "select count(*), count(part), count(parts) from turns") == [(3, 0, 0)]
     assert query(db, "select count(*) from failures where run_id = 'old'") == [(1,)]
     assert query(db, "select pair_id, perturbation from failures") == [("old-000001", "none")]
