@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import httpx
@@ -200,6 +200,7 @@ def _kind(value: Any) -> str:
 
 _PathText = Annotated[str, AfterValidator(_check_path)]
 _Lines = dict[tuple[str | int, ...], int]
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
 # -- the request body template ------------------------------------------------------------------------
@@ -492,6 +493,44 @@ def _load_with_lines(path: str | Path) -> tuple[HttpTargetConfig, _Lines]:
     except OSError as exc:
         raise AdapterConfigError(f"cannot read the file ({exc.strerror})", path=name) from None
     return _parse_with_lines(text, source=name)
+
+
+def read_config(
+    path: str | Path, model: type[ConfigT], *, what: str, error: type[AdapterConfigError] = AdapterConfigError
+) -> tuple[ConfigT, _Lines]:
+    """Read a target's, user's or judge's YAML (or JSON) file into `model`, with the line of each key.
+
+    The one reader of botdrill's config files besides the HTTP target's (which checks its templates too).
+
+    Raises:
+        AdapterConfigError: (or `error`, a subclass) the file is missing, not UTF-8, malformed or invalid;
+            the message names the file, the line and the field, and counts any further problems.
+    """
+    source = str(path)
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise error("no such file", path=source)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", path=source) from None
+    except OSError as exc:
+        raise error(f"cannot read the file ({exc.strerror})", path=source) from None
+    data, lines = compose_mapping(text, source=source, error=error, what=what)
+    try:
+        return model.model_validate(data), lines
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        loc = tuple(first["loc"])
+        more = len(errors) - 1
+        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
+        raise error(
+            str(first["msg"]).removeprefix("Value error, ") + tail,
+            path=source,
+            line=_line_for(loc, lines),
+            field=_dotted(loc) or None,
+        ) from None
 
 
 # -- the HTTP session shared by both adapters -------------------------------------------------------

@@ -26,10 +26,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ._adapters import TargetError
-from ._http_adapters import AdapterConfigError
+from ._http_adapters import read_config
 from ._llm import CacheMode, LLMClient, LLMConfig
 from ._types import Message, Reply
 
@@ -98,25 +98,8 @@ class LLMAssistant:
     @classmethod
     def from_file(cls, path: str | Path) -> LLMAssistant:
         """Read a config file; errors name the file, line and field."""
-        from botdrill.scenarios._loader import _line_for, compose_mapping
-
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise AdapterConfigError(f"cannot read the file: {exc.strerror}", path=source) from None
-        data, lines = compose_mapping(text, source=source, error=AdapterConfigError, what="an LLM target")
-        try:
-            return cls(LLMAssistantConfig.model_validate(data))
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            loc = tuple(first["loc"])
-            raise AdapterConfigError(
-                first["msg"].removeprefix("Value error, "),
-                path=source,
-                line=_line_for(loc, lines),
-                field=".".join(map(str, loc)) or None,
-            ) from None
+        config, _ = read_config(path, LLMAssistantConfig, what="an LLM target")
+        return cls(config)
 
     async def respond(self, messages: list[Message], *, thread_id: str) -> Reply:
         """The model's answer to the conversation so far, a tool call read as a hand-off."""

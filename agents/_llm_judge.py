@@ -28,9 +28,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
 
-from ._http_adapters import AdapterConfigError
+from ._http_adapters import AdapterConfigError, read_config
 from ._judge import Judge, Judgement, RuleJudge
 from ._llm import CacheMode, LLMClient, LLMConfig
 from ._types import Message
@@ -130,25 +130,7 @@ class LLMJudge:
     @classmethod
     def from_file(cls, path: str | Path, pack: Pack) -> LLMJudge:
         """Read a config file; errors name the file, line and field (`JudgeConfigError`)."""
-        from botdrill.scenarios._loader import _line_for, compose_mapping
-
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise JudgeConfigError(f"cannot read the file: {exc.strerror}", path=source) from None
-        data, lines = compose_mapping(text, source=source, error=JudgeConfigError, what="an LLM judge")
-        try:
-            config = LLMJudgeConfig.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            loc = tuple(first["loc"])
-            raise JudgeConfigError(
-                first["msg"].removeprefix("Value error, "),
-                path=source,
-                line=_line_for(loc, lines),
-                field=".".join(map(str, loc)) or None,
-            ) from None
+        config, _ = read_config(path, LLMJudgeConfig, what="an LLM judge", error=JudgeConfigError)
         return cls(config, pack)
 
     def use_store(self, store: Any, mode: CacheMode) -> None:

@@ -43,11 +43,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from botdrill.scenarios import Emotion, Formality, Pack, Scenario, Verbosity, mentions
 
-from ._http_adapters import AdapterConfigError
+from ._http_adapters import AdapterConfigError, read_config
 from ._llm import CacheMode, LLMClient, LLMConfig, LLMResponseError, StructuredMethod
 from ._types import DialogueAct, GoldSlot, Message, UserTurn
 from ._user import Agenda, AgendaUser
@@ -221,25 +221,8 @@ class LLMUser:
     @classmethod
     def from_file(cls, path: str | Path, pack: Pack) -> LLMUser:
         """Read a config file; errors name the file, line and field."""
-        from botdrill.scenarios._loader import _line_for, compose_mapping
-
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise LLMUserConfigError(f"cannot read the file: {exc.strerror}", path=source) from None
-        data, lines = compose_mapping(text, source=source, error=LLMUserConfigError, what="an LLM user")
-        try:
-            return cls(LLMUserConfig.model_validate(data), pack)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            loc = tuple(first["loc"])
-            raise LLMUserConfigError(
-                first["msg"].removeprefix("Value error, "),
-                path=source,
-                line=_line_for(loc, lines),
-                field=".".join(map(str, loc)) or None,
-            ) from None
+        config, _ = read_config(path, LLMUserConfig, what="an LLM user", error=LLMUserConfigError)
+        return cls(config, pack)
 
     def use_store(self, store: Any, mode: CacheMode) -> None:
         """Send every call through `store`: recorded, or replayed with no network."""

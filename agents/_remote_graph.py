@@ -61,7 +61,7 @@ from langgraph.pregel.remote import RemoteException, RemoteGraph
 from langgraph_sdk.client import LangGraphClient
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from botdrill.scenarios._loader import _line_for, compose_mapping
+from botdrill.scenarios._loader import _line_for
 
 from ._adapters import (
     AssistantError,
@@ -70,7 +70,7 @@ from ._adapters import (
     TargetError,
     graph_reply,
 )
-from ._http_adapters import AdapterConfigError, AssistantHTTPError
+from ._http_adapters import AdapterConfigError, AssistantHTTPError, read_config
 from ._types import Message, Reply
 
 __all__ = [
@@ -140,33 +140,7 @@ def load_remote_graph_config(path: str | Path) -> RemoteGraphConfig:
 
 
 def _load_with_lines(path: str | Path) -> tuple[RemoteGraphConfig, _Lines]:
-    source = str(path)
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise AdapterConfigError("no such file", path=source)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise AdapterConfigError(
-            f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", path=source
-        ) from None
-    except OSError as exc:
-        raise AdapterConfigError(f"cannot read the file ({exc.strerror})", path=source) from None
-    data, lines = compose_mapping(text, source=source, error=AdapterConfigError, what="a langgraph target")
-    try:
-        return RemoteGraphConfig.model_validate(data), lines
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        first = errors[0]
-        loc = tuple(first["loc"])
-        more = len(errors) - 1
-        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
-        raise AdapterConfigError(
-            str(first["msg"]).removeprefix("Value error, ") + tail,
-            path=source,
-            line=_line_for(loc, lines),
-            field=".".join(map(str, loc)) or None,
-        ) from None
+    return read_config(path, RemoteGraphConfig, what="a langgraph target")
 
 
 def _check_environment(

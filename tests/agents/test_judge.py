@@ -162,7 +162,7 @@ def test_load_judge(pack: Pack, tmp_path: Path) -> None:
         ("rule", "unknown judge 'rule'"),
         ("http:judge.yaml", "use 'rules' or 'llm:CONFIG.yaml'"),
         ("llm:", "needs a config file"),
-        ("llm:no/such/judge.yaml", "cannot read the file"),
+        ("llm:no/such/judge.yaml", "no such file"),
     ],
 )
 def test_load_judge_errors_are_clear(pack: Pack, spec: str, message: str) -> None:
