@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import math
 import os
 import re
@@ -536,12 +537,15 @@ def read_config(
 # -- the HTTP session shared by both adapters -------------------------------------------------------
 
 
-class _Connections:
-    """One client and one concurrency limit for one event loop, closed when the loop ends its tasks."""
+class LoopClient:
+    """An HTTP client for one event loop, closed when the loop ends its tasks (or by `close`).
 
-    def __init__(self, client: httpx.AsyncClient, concurrency: int) -> None:
+    An `httpx.AsyncClient` belongs to the loop that opened it; a keeper task closes it when `asyncio.run`
+    cancels what is left at its end, so no socket outlives its loop.
+    """
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
-        self.gate = asyncio.Semaphore(concurrency)
         self.keeper = asyncio.get_running_loop().create_task(self._keep(), name="botdrill-http-keeper")
 
     async def _keep(self) -> None:
@@ -555,6 +559,14 @@ class _Connections:
         with contextlib.suppress(asyncio.CancelledError):
             await self.keeper
         await self.client.aclose()  # a keeper cancelled before it started never ran its `finally`
+
+
+class _Connections(LoopClient):
+    """The HTTP adapters' client for one event loop, with their concurrency limit."""
+
+    def __init__(self, client: httpx.AsyncClient, concurrency: int) -> None:
+        super().__init__(client)
+        self.gate = asyncio.Semaphore(concurrency)
 
 
 def _unset_variable(headers: Mapping[str, Header]) -> tuple[str, str] | None:
@@ -693,7 +705,9 @@ class _Session:
             await conn.close()
 
 
-def _snippet(text: str, limit: int = 200) -> str:
+def _snippet(value: object, limit: int = 200) -> str:
+    """A short, one-line repr of a body (or of any JSON value) for an error message."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     text = " ".join(text.split())
     return repr(text if len(text) <= limit else text[:limit] + "...")
 

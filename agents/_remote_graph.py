@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
 import uuid
@@ -70,7 +69,7 @@ from ._adapters import (
     TargetError,
     graph_reply,
 )
-from ._http_adapters import AdapterConfigError, AssistantHTTPError, read_config
+from ._http_adapters import AdapterConfigError, AssistantHTTPError, LoopClient, _snippet, read_config
 from ._types import Message, Reply
 
 __all__ = [
@@ -164,12 +163,6 @@ def _where(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
-def _snippet(value: object, limit: int = 200) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
 def _new_user_messages(messages: list[Message]) -> list[dict[str, str]]:
     """The user messages after the assistant's last reply, oldest first: all the server has not seen."""
     out: list[dict[str, str]] = []
@@ -181,25 +174,12 @@ def _new_user_messages(messages: list[Message]) -> list[dict[str, str]]:
     return out[::-1]
 
 
-class _LoopGraph:
+class _LoopGraph(LoopClient):
     """The `RemoteGraph` and its HTTP client for one event loop, closed when the loop ends its tasks."""
 
     def __init__(self, http: httpx.AsyncClient, graph: RemoteGraph) -> None:
-        self.http = http
+        super().__init__(http)
         self.graph = graph
-        self.keeper = asyncio.get_running_loop().create_task(self._keep(), name="botdrill-langgraph-keeper")
-
-    async def _keep(self) -> None:
-        try:
-            await asyncio.get_running_loop().create_future()  # until cancelled: by close, or the loop's end
-        finally:
-            await self.http.aclose()
-
-    async def close(self) -> None:
-        self.keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.keeper
-        await self.http.aclose()  # a keeper cancelled before it started never ran its `finally`
 
 
 class RemoteGraphAssistant:

@@ -251,7 +251,7 @@ def test_one_client_per_event_loop_closed_when_the_loop_ends(server: FakeLangGra
 
     async def turn(thread: str) -> str:
         reply = await bot.respond(convo("hi"), thread_id=thread)
-        clients.append(bot._by_loop[asyncio.get_running_loop()].http)
+        clients.append(bot._by_loop[asyncio.get_running_loop()].client)
         return reply.text
 
     # Two runs, two event loops (as two run_drill calls): each has its own client, closed at its end.
@@ -265,7 +265,7 @@ def test_one_client_per_event_loop_closed_when_the_loop_ends(server: FakeLangGra
 async def test_aclose_closes_the_client_and_a_later_turn_opens_one(server: FakeLangGraph) -> None:
     bot = load_remote_graph_target(f"langgraph:{server.url}#agent")
     await bot.respond(convo("hi"), thread_id="c")
-    first = bot._by_loop[asyncio.get_running_loop()].http
+    first = bot._by_loop[asyncio.get_running_loop()].client
     await bot.aclose()
     assert first.is_closed
     try:
