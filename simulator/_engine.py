@@ -47,7 +47,7 @@ from botdrill.agents._adapters import (
     describe_raw,
 )
 from botdrill.agents._disfluency import STOPWORDS
-from botdrill.agents._judge import Judge, Judgement, RuleJudge, judge_handoff
+from botdrill.agents._judge import Judge, Judgement, RuleJudge
 from botdrill.agents._llm import METER, Usage
 from botdrill.agents._perturb import EditSelection
 from botdrill.agents._user import AgendaState
@@ -239,9 +239,10 @@ class Engine:
     def __post_init__(self) -> None:
         # An LLM user plans with its own agenda user; starting and interjecting are the agenda's.
         self.user = self.llm_user.planner if self.llm_user is not None else AgendaUser(self.pack)
-        self._rules = RuleJudge(self.pack)
         if self.judge is None:
-            self.judge = self._rules
+            self.judge = RuleJudge(self.pack)
+        # What stands in for an LLM judge that fails on a reply.
+        self._rules = self.judge if isinstance(self.judge, RuleJudge) else RuleJudge(self.pack)
         self.spec = EscalationSpec.from_pack(self.pack)
         crisis = self.pack.triggers.crisis
         self._crisis = (
@@ -615,8 +616,8 @@ class Engine:
             source: Literal["exposed", "judged", "policy"] = "exposed"
             handoff = reply.handoff
             if handoff is None:
-                handoff = judged.handoff if judged is not None else judge_handoff(reply.text)
-                source = "judged"
+                assert judged is not None  # the assistant step judged every reply without a flag
+                handoff, source = judged.handoff, "judged"
             elif handoff and reply.escalated_by:
                 source = "policy"
             intent = reply.intent
@@ -624,9 +625,7 @@ class Engine:
             d.exposes_intent = d.exposes_intent or intent is not None
             if intent is None and judged is not None and judged.intent is not None:
                 intent, intent_source = judged.intent, "judged"
-            judged_by = None
-            if intent_source == "judged" or source == "judged":
-                judged_by = judged.by if judged is not None else "rules"
+            judged_by = judged.by if judged is not None and "judged" in (source, intent_source) else None
             d.turns.append(
                 TurnRecord(
                     turn_idx=len(d.turns),

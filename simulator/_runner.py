@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from botdrill.agents._adapters import Assistant, BatchAssistant, load_target
+from botdrill.agents._llm import CacheMode
 from botdrill.agents._llm_judge import load_judge
 from botdrill.agents._llm_store import LLMStore
 from botdrill.policies import parse_policy, wrap_with_policy
@@ -211,6 +212,18 @@ def load_user(spec: str, pack: Pack) -> LLMUser | None:
     return load_llm_user(spec, pack)
 
 
+def attach_llm_store(store: Store, run_id: str, mode: CacheMode, *components: object) -> LLMStore | None:
+    """Send every LLM call of `components` (those that make any) through one `LLMStore` on the run's own
+    database, recorded or replayed; `None` when none of them calls an LLM."""
+    models = [c for c in components if callable(getattr(c, "use_store", None))]
+    if not models:
+        return None
+    llm_store = LLMStore(store.con, run_id=run_id)
+    for component in models:
+        component.use_store(llm_store, mode)  # type: ignore[attr-defined]
+    return llm_store
+
+
 def trial_scenario(scenario: Scenario, trial: int) -> Scenario:
     """The scenario as run in `trial`: the same person and goal, with its own seed after trial 0."""
     if not trial:
@@ -275,12 +288,7 @@ def run_drill(
     store = Store(config.db)
     llm_store: LLMStore | None = None
     try:
-        # Every LLM call of the run goes through one store in the run's own database: recorded, or replayed.
-        models = [c for c in (inner, llm_user, judge) if callable(getattr(c, "use_store", None))]
-        if models:
-            llm_store = LLMStore(store.con, run_id=run_id)
-            for component in models:
-                component.use_store(llm_store, config.llm_cache)  # type: ignore[union-attr]
+        llm_store = attach_llm_store(store, run_id, config.llm_cache, inner, llm_user, judge)
         existing = store.get_run(run_id)
         done = store.finished_indexes(run_id)
         todo = [i for i in range(total) if i not in done]

@@ -27,12 +27,11 @@ from typing import Any
 
 from botdrill.agents._adapters import Assistant, BatchAssistant, load_target
 from botdrill.agents._llm_judge import load_judge
-from botdrill.agents._llm_store import LLMStore
 from botdrill.policies import parse_policy, wrap_with_policy
 from botdrill.scenarios import BotdrillError, Sampler, load_pack
 
 from ._engine import Engine, Finished
-from ._runner import RunConfig, closing, load_user, quotas_of, trial_scenario
+from ._runner import RunConfig, attach_llm_store, closing, load_user, quotas_of, trial_scenario
 from ._store import Store
 from ._variants import Job, parse_variants
 
@@ -140,11 +139,8 @@ class _Replayer:
         # LLM calls are answered from the run's record, never made again: the full re-run reproduces the
         # stored dialogue, and a subset of edits that changes what a model is asked ends that re-run with
         # `LLMReplayMiss` (so it does not count as reproducing the failure).
-        models = [c for c in (inner, self.user, self.judge) if callable(getattr(c, "use_store", None))]
-        if models and store is not None:
-            self.llm_store = LLMStore(store.con, run_id=self.shrunk_run)
-            for component in models:
-                component.use_store(self.llm_store, "replay")  # type: ignore[union-attr]
+        if store is not None:
+            attach_llm_store(store, self.shrunk_run, "replay", inner, self.user, self.judge)
 
     def run(self, keep: frozenset[Unit] | None) -> tuple[Finished, dict[int, int]]:
         out: list[Finished] = []
