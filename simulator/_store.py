@@ -21,7 +21,7 @@ from botdrill.scenarios import BotdrillError
 
 from ._records import DialogueRecord, SlotCheck, TurnRecord
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -190,6 +190,93 @@ CREATE TABLE IF NOT EXISTS coverage (
     planned INTEGER,
     dialogues INTEGER NOT NULL,
     filled BOOLEAN NOT NULL
+);CREATE TABLE IF NOT EXISTS batches (
+    batch_id VARCHAR PRIMARY KEY,
+    created_at TIMESTAMP NOT NULL,
+    status VARCHAR NOT NULL,
+    rolled_back_at TIMESTAMP,
+    rollback_reason VARCHAR,
+    parent_batch VARCHAR,
+    spec VARCHAR NOT NULL,
+    spec_sha256 VARCHAR NOT NULL,
+    seeds_sha256 VARCHAR NOT NULL,
+    config_hash VARCHAR NOT NULL,
+    seed BIGINT NOT NULL,
+    generator VARCHAR NOT NULL,
+    methods VARCHAR[] NOT NULL,
+    prompt_variants JSON NOT NULL,
+    selection JSON NOT NULL,
+    gate_counts JSON NOT NULL,
+    diversity JSON NOT NULL,
+    realism_auc DOUBLE,
+    length_distance DOUBLE,
+    vocabulary_distance DOUBLE,
+    realism_n_real INTEGER,
+    pii_replaced JSON NOT NULL,
+    n_candidates INTEGER NOT NULL,
+    n_kept INTEGER NOT NULL,
+    changelog VARCHAR NOT NULL,
+    config JSON NOT NULL,
+    versions JSON NOT NULL
+);
+CREATE TABLE IF NOT EXISTS examples (
+    batch_id VARCHAR NOT NULL,
+    example_id VARCHAR PRIMARY KEY,
+    idx INTEGER NOT NULL,
+    kind VARCHAR NOT NULL,
+    intent VARCHAR NOT NULL,
+    near_intent VARCHAR,
+    text VARCHAR NOT NULL,
+    gold_slots STRUCT(slot VARCHAR, value VARCHAR, "start" INTEGER, "end" INTEGER)[],
+    gold_acts VARCHAR[],
+    edits JSON,
+    turns JSON,
+    method VARCHAR NOT NULL,
+    origin VARCHAR NOT NULL,
+    alignment DOUBLE,
+    predicted_intent VARCHAR,
+    slot_coverage DOUBLE,
+    coherence DOUBLE,
+    coherence_issues VARCHAR[],
+    naturalness DOUBLE,
+    kept BOOLEAN NOT NULL,
+    rejected_by VARCHAR,
+    pii_replaced INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ratings (
+    batch_id VARCHAR NOT NULL,
+    example_id VARCHAR NOT NULL,
+    rater VARCHAR NOT NULL,
+    dimension VARCHAR NOT NULL,
+    value INTEGER NOT NULL,
+    source VARCHAR NOT NULL,
+    imported_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (example_id, rater, dimension)
+);
+CREATE TABLE IF NOT EXISTS agreement (
+    batch_id VARCHAR NOT NULL,
+    dimension VARCHAR NOT NULL,
+    level VARCHAR NOT NULL,
+    alpha DOUBLE,
+    units INTEGER NOT NULL,
+    raters INTEGER NOT NULL,
+    ratings INTEGER NOT NULL,
+    computed_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (batch_id, dimension)
+);
+CREATE TABLE IF NOT EXISTS calibrations (
+    batch_id VARCHAR NOT NULL,
+    gate VARCHAR NOT NULL,
+    dimension VARCHAR NOT NULL,
+    threshold DOUBLE NOT NULL,
+    previous_threshold DOUBLE,
+    balanced_accuracy DOUBLE NOT NULL,
+    n INTEGER NOT NULL,
+    kept_good INTEGER NOT NULL,
+    kept_bad INTEGER NOT NULL,
+    dropped_good INTEGER NOT NULL,
+    dropped_bad INTEGER NOT NULL,
+    created_at TIMESTAMP NOT NULL
 );
 """
 
@@ -241,7 +328,23 @@ UPDATE turns SET judged_by = 'rules' WHERE handoff_source = 'judged';
 UPDATE schema_version SET version = 4;
 """
 
+# Version 4 files (before training-data batches): the batch, example, rating, agreement and calibration
+# tables are new and created empty.
+_FROM_V4 = """
+UPDATE schema_version SET version = 5;
+"""
+
 _VIEWS = """
+-- Examples that count: kept by every gate, from batches that were not rolled back. Every export and
+-- dataset build reads this view, so a rolled-back batch is out of them without being deleted.
+CREATE OR REPLACE VIEW active_examples AS
+SELECT e.* FROM examples e JOIN batches b USING (batch_id) WHERE e.kept AND b.status = 'active';
+
+-- What each gate refused, per batch and intent.
+CREATE OR REPLACE VIEW gate_rejections AS
+SELECT batch_id, intent, kind, coalesce(rejected_by, 'kept') AS verdict, count(*) AS examples
+FROM examples GROUP BY ALL;
+
 -- The dialogues the assistant is scored on: every view below reads these, never the faults a simulated
 -- user caused (a goal it left, a value it got wrong and never corrected, leaving before the bot could act).
 CREATE OR REPLACE VIEW scored_dialogues AS
@@ -619,7 +722,7 @@ class Store:
     Example:
         >>> store = Store(":memory:")
         >>> store.con.execute("select max(version) from schema_version").fetchone()[0]
-        3
+        5
     """
 
     def __init__(self, path: str | Path, *, flush_every: int = 500, flush_seconds: float = 1.0) -> None:
@@ -645,7 +748,7 @@ class Store:
         if exists and exists[0]:
             row = self.con.execute("select max(version) from schema_version").fetchone()
             found = row[0] if row else None
-            for old, script in ((1, _FROM_V1), (2, _FROM_V2), (3, _FROM_V3)):
+            for old, script in ((1, _FROM_V1), (2, _FROM_V2), (3, _FROM_V3), (4, _FROM_V4)):
                 if found == old:
                     self.con.execute("BEGIN")
                     self.con.execute(script)

@@ -113,10 +113,10 @@ def test_runs_row_records_provenance(e2e: tuple[Path, subprocess.CompletedProces
     assert "db" not in config_json
 
 
-def test_schema_version_is_four(e2e: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_schema_version_is_five(e2e: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     db, _ = e2e
-    assert SCHEMA_VERSION == 4
-    assert query(db, "select version from schema_version") == [(4,)]
+    assert SCHEMA_VERSION == 5
+    assert query(db, "select version from schema_version") == [(5,)]
 
 
 def test_dialogues_are_all_there_with_stable_ids(e2e: tuple[Path, subprocess.CompletedProcess[str]]) -> None:

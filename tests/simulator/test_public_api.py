@@ -44,7 +44,7 @@ def test_every_public_name_is_importable() -> None:
 
 def test_version_and_schema() -> None:
     assert isinstance(simulator.__version__, str) and simulator.__version__
-    assert simulator.SCHEMA_VERSION == 4
+    assert simulator.SCHEMA_VERSION == 5
 
 
 def test_errors_are_botdrill_errors_with_codes() -> None:

@@ -113,6 +113,13 @@ def test_a_new_store_has_the_schema(store: Store) -> None:
         "intent_summary",
         "edits",
         "pairs",
+        "batches",
+        "examples",
+        "ratings",
+        "agreement",
+        "calibrations",
+        "active_examples",
+        "gate_rejections",
     } <= names
 
 
@@ -618,6 +625,71 @@ def test_a_version_1_file_is_migrated_on_open(tmp_path: Path, pack: Pack) -> Non
     assert query(
         db, "select count(*) from turns where run_id = 'new' and speaker = 'user' and part is null"
     ) == [(0,)]
+
+
+# What version 5 added: the training-data tables and the views over them.
+V5_TABLES = ("batches", "examples", "ratings", "agreement", "calibrations")
+V5_VIEWS = ("active_examples", "gate_rejections")
+
+
+def test_a_version_4_file_is_migrated_on_open(tmp_path: Path, pack: Pack) -> None:
+    # A version 4 file is a current one without the training-data tables and views.
+    db = tmp_path / "v4.duckdb"
+    s = Store(db)
+    try:
+        for i in range(2):
+            s.add(finished(pack, i, run_id="old"))
+    finally:
+        s.close()
+    con = duckdb.connect(str(db))
+    for view in V5_VIEWS:
+        con.execute(f"DROP VIEW {view}")
+    for table in V5_TABLES:
+        con.execute(f"DROP TABLE {table}")
+    con.execute("UPDATE schema_version SET version = 4")
+    con.close()
+    objects = "select table_name from information_schema.tables where table_schema = 'main'"
+    assert not {name for (name,) in query(db, objects)} & {*V5_TABLES, *V5_VIEWS}
+    old = {
+        table: query(db, f"select * from {table} order by all")
+        for table in ("schema_version", "dialogues", "turns", "slot_checks")
+    }
+    assert len(old["dialogues"]) == 2
+    old_failures = query(db, "select * from failures order by all")
+
+    Store(db).close()
+    assert query(db, "select version from schema_version") == [(SCHEMA_VERSION,)]
+    # The new tables and views are there, and empty: a version 4 file has no batch.
+    assert {name for (name,) in query(db, objects)} >= {*V5_TABLES, *V5_VIEWS}
+    for name in (*V5_TABLES, *V5_VIEWS):
+        assert query(db, f"select count(*) from {name}") == [(0,)], name
+    # Their columns are a new file's, in the same order.
+    fresh = Store(":memory:")
+    try:
+        for name in (*V5_TABLES, *V5_VIEWS):
+            columns = (
+                "select column_name, data_type, is_nullable from information_schema.columns "
+                f"where table_name = '{name}' order by ordinal_position"
+            )
+            assert query(db, columns) == fresh.con.execute(columns).fetchall(), name
+    finally:
+        fresh.close()
+    # The old rows are untouched, the schema row included (only its version moved on).
+    for table, rows in old.items():
+        now = query(db, f"select * from {table} order by all")
+        if table == "schema_version":
+            assert [row[1:] for row in now] == [row[1:] for row in rows]
+        else:
+            assert now == rows, table
+    assert query(db, "select * from failures order by all") == old_failures
+    # Opened again, nothing is migrated twice, and the file takes new dialogues.
+    s = Store(db)
+    try:
+        s.add(finished(pack, 2, run_id="old"))
+    finally:
+        s.close()
+    assert query(db, "select version from schema_version") == [(SCHEMA_VERSION,)]
+    assert query(db, "select count(*) from dialogues") == [(3,)]
 
 
 def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
