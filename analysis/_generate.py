@@ -458,7 +458,8 @@ def generate(
     examples: list[Example] = []
     for n, cand in enumerate(candidates):
         example_id = f"{batch_id}-{n:06d}"
-        cand, count = _scrubbed(cand, example_id, pii)
+        # surrogates keyed by the config, not the batch id: the same inputs give the same text
+        cand, count = _scrubbed(cand, f"{config_hash}:{n}", pii)
         examples.append(Example(example_id=example_id, candidate=cand, pii_replaced=count))
 
     real_texts = [s.text for s in seeds] + [s.text for s in real_seeds]

@@ -789,4 +789,4 @@ def main() -> None:
 
 
 # Commands defined in their own modules register themselves on `app` when imported.
-from . import _cli_export, _cli_report  # noqa: E402, F401
+from . import _cli_export, _cli_generate, _cli_report  # noqa: E402, F401

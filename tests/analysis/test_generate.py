@@ -314,3 +314,13 @@ def test_batches_json_is_well_formed(tmp_path: Path, batch) -> None:  # type: ig
     info = batch_details(db, "b1")
     json.dumps(info, default=str)
     assert {r["kind"] for r in info["per_intent"]} >= {"utterance"}
+
+
+def test_pii_surrogates_do_not_depend_on_the_batch_id() -> None:
+    seeds = [*SEEDS, Seed("call me on 07700 900123 about my stolen visa", "lost_card", "s:9")]
+    config = CONFIG.model_copy(update={"methods": ("seed_templates",), "gates": False, "per_intent": 30})
+    a = generate(SPEC, seeds, config, real=REAL, batch_id="first")
+    b = generate(SPEC, seeds, config, real=REAL, batch_id="second")
+    assert a.pii_replaced.get("phone", 0) > 0
+    assert [e.candidate.text for e in a.examples] == [e.candidate.text for e in b.examples]
+    assert "07700 900123" not in " ".join(e.candidate.text for e in a.examples)
