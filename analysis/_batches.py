@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from botdrill.scenarios import BotdrillError
+from botdrill.simulator._store import _TURN_SCHEMA
 
 from ._generate import Batch, Example
 from ._metrics import Database, _open
@@ -39,19 +41,7 @@ _EXAMPLE_SCHEMA = pa.schema(
         ("intent", pa.string()),
         ("near_intent", pa.string()),
         ("text", pa.string()),
-        (
-            "gold_slots",
-            pa.list_(
-                pa.struct(
-                    [
-                        ("slot", pa.string()),
-                        ("value", pa.string()),
-                        ("start", pa.int32()),
-                        ("end", pa.int32()),
-                    ]
-                )
-            ),
-        ),
+        ("gold_slots", _TURN_SCHEMA.field("gold_slots").type),
         ("gold_acts", pa.list_(pa.string())),
         ("edits", pa.string()),
         ("turns", pa.string()),
@@ -68,6 +58,33 @@ _EXAMPLE_SCHEMA = pa.schema(
         ("pii_replaced", pa.int32()),
     ]
 )
+
+
+@contextmanager
+def writing(db: Database) -> Iterator[Any]:
+    """A connection that may write: the caller's own, or a `Store` opened (and migrated) for the call."""
+    from botdrill.simulator._store import Store
+
+    if hasattr(db, "execute"):
+        yield db
+        return
+    store = Store(db)
+    try:
+        yield store.con
+    finally:
+        store.close()
+
+
+@contextmanager
+def transaction(con: Any) -> Iterator[None]:
+    """All of it lands, or none."""
+    con.execute("BEGIN")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _num(x: float) -> float | None:
@@ -136,11 +153,8 @@ def save_batch(db: Database, batch: Batch) -> None:
         BatchError: a batch with this id exists, or the parent batch is unknown.
     """
     from botdrill.simulator._runner import _versions
-    from botdrill.simulator._store import Store
 
-    store = Store(db) if not hasattr(db, "execute") else None
-    con: Any = store.con if store is not None else db
-    try:
+    with writing(db) as con:
         if con.execute("select 1 from batches where batch_id = ?", [batch.batch_id]).fetchone():
             raise BatchError(f"batch {batch.batch_id!r} already exists; a batch is never overwritten")
         if (
@@ -152,8 +166,7 @@ def save_batch(db: Database, batch: Batch) -> None:
         table = pa.Table.from_pylist(rows, schema=_EXAMPLE_SCHEMA)
         rl = batch.realism
         config = batch.config.model_dump(mode="json")
-        con.execute("BEGIN")
-        try:
+        with transaction(con):
             con.execute(
                 """insert into batches values (?, ?, 'active', NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                    ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -187,13 +200,6 @@ def save_batch(db: Database, batch: Batch) -> None:
             con.register("_new_examples", table)
             con.execute("insert into examples select * from _new_examples")
             con.unregister("_new_examples")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        if store is not None:
-            store.close()
 
 
 def _changelog(batch: Batch) -> str:
@@ -351,11 +357,7 @@ def rollback_batch(db: Database, batch_id: str, *, reason: str = "") -> int:
     Raises:
         BatchError: no such batch, or it is already rolled back.
     """
-    from botdrill.simulator._store import Store
-
-    store = Store(db) if not hasattr(db, "execute") else None
-    con: Any = store.con if store is not None else db
-    try:
+    with writing(db) as con:
         row = con.execute("select status from batches where batch_id = ?", [batch_id]).fetchone()
         if row is None:
             raise BatchError(f"no batch {batch_id!r} (see: botdrill batches list)")
@@ -368,9 +370,6 @@ def rollback_batch(db: Database, batch_id: str, *, reason: str = "") -> int:
         )
         kept = con.execute("select count(*) from examples where batch_id = ? and kept", [batch_id]).fetchone()
         return int(kept[0]) if kept else 0
-    finally:
-        if store is not None:
-            store.close()
 
 
 def active_batches(db: Database, ids: Sequence[str] = ()) -> list[str]:

@@ -8,13 +8,14 @@ decides which examples go on a sheet and where results are kept (tables `ratings
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ._batches import BatchError
+from ._batches import BatchError, transaction, writing
 from ._metrics import Database, _open
 from ._review import (
     RATING_DIMENSIONS,
@@ -30,15 +31,6 @@ from ._review import (
 )
 
 GATE_SCORES = ("alignment", "naturalness", "coherence", "slot_coverage")
-
-
-def _writer(db: Database) -> tuple[Any, Any]:
-    from botdrill.simulator._store import Store
-
-    if hasattr(db, "execute"):
-        return None, db
-    store = Store(db)
-    return store, store.con
 
 
 def _check_batch(con: Any, batch_id: str) -> None:
@@ -87,8 +79,7 @@ def import_ratings(db: Database, batch_id: str, sheets: Sequence[str | Path]) ->
     ratings: list[Rating] = []
     for sheet in sheets:
         ratings += read_ratings(sheet)
-    store, con = _writer(db)
-    try:
+    with writing(db) as con:
         _check_batch(con, batch_id)
         ids = {
             r
@@ -100,8 +91,7 @@ def import_ratings(db: Database, batch_id: str, sheets: Sequence[str | Path]) ->
             if r.example_id not in ids:
                 raise ReviewError(f"{r.source}: example {r.example_id!r} is not in batch {batch_id!r}")
         now = datetime.now(UTC).replace(tzinfo=None)
-        con.execute("BEGIN")
-        try:
+        with transaction(con):
             for r in ratings:
                 con.execute(
                     "insert or replace into ratings values (?, ?, ?, ?, ?, ?, ?)",
@@ -126,13 +116,6 @@ def import_ratings(db: Database, batch_id: str, sheets: Sequence[str | Path]) ->
                         now,
                     ],
                 )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        if store is not None:
-            store.close()
     return len(ratings), result
 
 
@@ -150,8 +133,7 @@ def calibrate_batch(
     for gate in chosen:
         if gate not in GATE_SCORES:
             raise ReviewError(f"unknown gate {gate!r}; one of {', '.join(GATE_SCORES)}")
-    store, con = _writer(db)
-    try:
+    with writing(db) as con:
         _check_batch(con, batch_id)
         stored = con.execute(
             "select example_id, rater, dimension, value, source from ratings where batch_id = ?", [batch_id]
@@ -162,8 +144,6 @@ def calibrate_batch(
             )
         ratings = [Rating(*row) for row in stored]
         row = con.execute("select selection from batches where batch_id = ?", [batch_id]).fetchone()
-        import json
-
         selection = json.loads(row[0]) if row else {}
         out: list[Calibration] = []
         now = datetime.now(UTC).replace(tzinfo=None)
@@ -195,6 +175,3 @@ def calibrate_batch(
             )
             out.append(c)
         return out
-    finally:
-        if store is not None:
-            store.close()
