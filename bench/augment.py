@@ -23,6 +23,7 @@ figures (two-sample AUC, length and vocabulary distances) of each batch.
 
     python -m bench.augment [--data DIR] [--dataset clinc150|hwu64 ...] [--seeds 0,1,2,3,4]
                             [--sizes 20,50,100] [--json FILE]
+    python -m bench.augment --summarise FILE    # the tables again, from a --json file
 
 Target (CLINC150): botdrill closes at least half of the gap between EDA and all real data, while accuracy
 on the other intents drops by at most 0.5 points. Each classifier fit takes about 35 s on CLINC150 on one
@@ -266,16 +267,20 @@ def summary(dataset: str, result: dict[str, Any]) -> list[str]:
         f"## {dataset}: k = {result['k']}, {len(result['seeds'])} sampling seeds, 10 critical intents",
         "",
         "| condition | macro recall (10) | sd | other-intent accuracy | \u0394 other vs none (points) "
-        "| gap closed | AUC |",
-        "|---|---|---|---|---|---|---|",
+        "| gap closed | added | AUC | length dist. | vocab. JSD |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for c in cond:
-        aucs = [r["auc"] for r in cond[c] if r.get("auc") is not None]
+
+    def avg(rows: list[dict[str, Any]], key: str, digits: int = 2) -> str:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        return f"{statistics.fmean(values):.{digits}f}" if values else "\u2013"
+
+    for c, rows in cond.items():
         closed = (mean[c] - eda_r) / (ceiling - eda_r) if ceiling != eda_r else float("nan")
-        auc = f"{statistics.fmean(aucs):.2f}" if aucs else "\u2013"
         lines.append(
             f"| {c} | {mean[c]:.3f} | {sd[c]:.3f} | {acc[c]:.4f} | {100 * (acc[c] - acc['none']):+.2f} | "
-            f"{closed:+.2f} | {auc} |"
+            f"{closed:+.2f} | {avg(rows, 'added', 0)} | {avg(rows, 'auc')} | "
+            f"{avg(rows, 'length_distance')} | {avg(rows, 'vocabulary_distance')} |"
         )
     best = max((c for c in cond if c.startswith("botdrill")), key=lambda c: mean[c])
     ok = mean[best] >= target and 100 * (acc[best] - acc["none"]) >= -0.5
@@ -296,7 +301,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2,3,4", help="Sampling seeds (comma-separated).")
     parser.add_argument("--sizes", default="20,50,100", help="botdrill utterances per intent.")
     parser.add_argument("--json", type=Path, default=None, help="Write every figure to this file.")
+    parser.add_argument(
+        "--summarise", type=Path, default=None, help="Print the tables of a --json file written earlier."
+    )
     args = parser.parse_args(argv)
+    if args.summarise:
+        saved = json.loads(args.summarise.read_text(encoding="utf-8"))
+        for dataset, result in saved.items():
+            print("\n".join(summary(dataset, result)) + "\n")
+        return 0
     data = args.data or default_data_dir()
     datasets = args.dataset or ["clinc150", "hwu64"]
     missing = [d for d in datasets if not (data / d).is_dir()]

@@ -93,3 +93,30 @@ def test_the_hwu64_loader_reads_the_authors_fold() -> None:
     train, test = augment.load_hwu(DATA)
     assert len(train) == 9960 and len(test) == 1076
     assert set(augment.CRITICAL["hwu64"]) <= {i for _, i in train}
+
+
+def test_summarise_reprints_the_tables_of_a_saved_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def row(recall: float, acc: float, **extra: Any) -> dict[str, Any]:
+        return {"recall": recall, "other_accuracy": acc, "added": 10, "per_intent": {}} | extra
+
+    saved = {
+        "clinc150": {
+            "critical": ["a"],
+            "k": 5,
+            "seeds": [0],
+            "conditions": {
+                "none": [row(0.4, 0.93)],
+                "eda": [row(0.6, 0.93)],
+                "botdrill-50-raw": [row(0.8, 0.928, auc=0.9, length_distance=0.1, vocabulary_distance=0.2)],
+                "all-real": [row(0.9, 0.93)],
+            },
+        }
+    }
+    path = tmp_path / "augment.json"
+    path.write_text(__import__("json").dumps(saved), encoding="utf-8")
+    assert augment.main(["--summarise", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| botdrill-50-raw | 0.800 |" in out and "+0.67 | 10 | 0.90 | 0.10 | 0.20 |" in out
+    assert "Best botdrill condition: botdrill-50-raw at 0.800, -0.20 points: met." in out
