@@ -7,10 +7,13 @@ Layers, from the inside out: `Engine` (the steps, no I/O of its own), `build_gra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import platform
 import random
 import secrets
+import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -199,6 +202,31 @@ async def closing(work: Awaitable[Any], assistant: object, *others: object) -> N
                 item = getattr(item, "inner", None)
 
 
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold a Ctrl-C back until the block is done, then raise it as `KeyboardInterrupt`.
+
+    For the store's writes outside the event loop: DuckDB turns a `KeyboardInterrupt` raised inside a
+    query into `RuntimeError('Query interrupted')`, and the run would end with a traceback, still marked
+    `running`. Inside the loop, asyncio's own handler cancels the run instead. Only the main thread's
+    default handler is replaced, as asyncio does: a Ctrl-C the process was started to ignore (a
+    background job of a script) stays ignored.
+    """
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    pressed: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 def load_user(spec: str, pack: Pack) -> LLMUser | None:
     """The simulated user a run asks for: `None` for the agenda user, an `LLMUser` for `llm:USER.yaml`.
 
@@ -295,27 +323,12 @@ def run_drill(
         if existing is not None:
             _check_resumable(existing, config, digest, grows=bool(todo))
         stored_config = config.model_dump(exclude={"db"}) | {"run_id": run_id, "sampler": SAMPLER}
-        store.start_run(
-            {
-                "run_id": run_id,
-                "pack": pack.name,
-                "pack_version": pack.version,
-                "pack_sha256": digest,
-                "target": config.target,
-                "seed": config.seed,
-                "n_dialogues": max(total, len(done)),
-                "max_turns": config.max_turns,
-                "concurrency": config.concurrency,
-                "config": stored_config,
-                "versions": _versions()
-                | {
-                    "assistant": getattr(inner, "name", type(inner).__name__),
-                    "policy": policy.name,
-                    "user": llm_user.name if llm_user is not None else "agenda",
-                    "judge": judge.name,
-                },
-            }
-        )
+        versions = _versions() | {
+            "assistant": getattr(inner, "name", type(inner).__name__),
+            "policy": policy.name,
+            "user": llm_user.name if llm_user is not None else "agenda",
+            "judge": judge.name,
+        }
         skipped = total - len(todo)
         finished = 0
 
@@ -341,9 +354,25 @@ def run_drill(
             # Sampled lazily, so a long run holds only its cohort in memory.
             source=_jobs(sampler, variants, config.trials, todo),
         )
-        if on_progress is not None:
-            on_progress(skipped, total)
-        try:
+        try:  # from the moment the run is marked running, a Ctrl-C ends it as interrupted
+            with _ctrl_c_held():
+                store.start_run(
+                    {
+                        "run_id": run_id,
+                        "pack": pack.name,
+                        "pack_version": pack.version,
+                        "pack_sha256": digest,
+                        "target": config.target,
+                        "seed": config.seed,
+                        "n_dialogues": max(total, len(done)),
+                        "max_turns": config.max_turns,
+                        "concurrency": config.concurrency,
+                        "config": stored_config,
+                        "versions": versions,
+                    }
+                )
+            if on_progress is not None:
+                on_progress(skipped, total)
             if config.loop == "plain":
                 asyncio.run(closing(engine.run_plain(), bot, llm_user, judge))
             else:
@@ -352,22 +381,25 @@ def run_drill(
                 work = graph.ainvoke({"live": []}, config={"recursion_limit": limit})
                 asyncio.run(closing(work, bot, llm_user, judge))
         except BaseException:
+            with _ctrl_c_held():  # a second Ctrl-C must not cut this short
+                if llm_store is not None:
+                    llm_store.flush()
+                store.flush()  # keep every dialogue that finished before the interruption
+                store.end_run(run_id, "interrupted")
+            raise
+        # Every dialogue is simulated: a Ctrl-C now lets the run be recorded as finished, then ends the call.
+        with _ctrl_c_held():
             if llm_store is not None:
                 llm_store.flush()
-            store.flush()  # keep every dialogue that finished before the interruption
-            store.end_run(run_id, "interrupted")
-            raise
-        if llm_store is not None:
-            llm_store.flush()
-        store.flush()
-        if existing is None or json.loads(existing["config"]).get("sampler", 1) == SAMPLER:
-            store.replace_coverage(
-                run_id,
-                coverage_rows(
-                    store.con, run_id, pack, sampler, config.n, [v.name for v in variants], config.trials
-                ),
-            )
-        store.end_run(run_id, "finished")
+            store.flush()
+            if existing is None or json.loads(existing["config"]).get("sampler", 1) == SAMPLER:
+                store.replace_coverage(
+                    run_id,
+                    coverage_rows(
+                        store.con, run_id, pack, sampler, config.n, [v.name for v in variants], config.trials
+                    ),
+                )
+            store.end_run(run_id, "finished")
     finally:
         if llm_store is not None:
             llm_store.close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 
 from botdrill.agents._reference import ReferenceAssistant
 from botdrill.simulator import RunConfig, RunMismatchError, run_drill
+from botdrill.simulator._store import Store
 from botdrill.simulator._variants import DEFAULT_PERTURBATIONS
 
 from ._util import (
@@ -278,6 +281,9 @@ import time
 
 def respond(messages):
     time.sleep(float(os.environ.get("SLOWBOT_SLEEP", "0")))
+    if os.environ.get("SLOWBOT_CALLS"):  # one byte per answered call, for a test to watch progress
+        with open(os.environ["SLOWBOT_CALLS"], "a") as calls:
+            calls.write(".")
     bot_turns = sum(m["role"] == "assistant" for m in messages)
     if bot_turns == 0:
         return "Could you give me the last four digits of the card?"
@@ -304,12 +310,14 @@ RUN_ARGS = [
 ]
 
 
-def _start_slow_run(tmp_path: Path, db: Path, sleep_per_call: float, *, stdout: int) -> subprocess.Popen[str]:
+def _start_slow_run(
+    tmp_path: Path, db: Path, sleep_per_call: float, *, stdout: int, **env: str
+) -> subprocess.Popen[str]:
     """Start the slow CLI run into `db` and return once it has opened its database (or ended)."""
     proc = subprocess.Popen(
         [*CLI, *RUN_ARGS, "--db", str(db)],
         cwd=tmp_path,
-        env=cli_env(SLOWBOT_SLEEP=str(sleep_per_call)),
+        env=cli_env(SLOWBOT_SLEEP=str(sleep_per_call), **env),
         stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
@@ -411,14 +419,38 @@ def test_sigkill_loses_only_unflushed_dialogues_and_a_rerun_completes(tmp_path: 
     assert query(db, outcome_columns) == query(reference_db, outcome_columns)
 
 
+@contextlib.contextmanager
+def _ctrl_c_heard() -> Iterator[None]:
+    """Start processes in here as a terminal would: with Ctrl-C at its default action.
+
+    A process started in the background by a script (`pytest &`) ignores SIGINT, and so does every process
+    it starts; Python keeps it ignored, so the run would never hear the Ctrl-C this test sends. A handler
+    set here becomes the default action in a child, once it execs.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_stores_what_finished_marks_the_run_interrupted_and_exits_130(tmp_path: Path) -> None:
     (tmp_path / "slowbot.py").write_text(SLOWBOT)
     db = tmp_path / "int.duckdb"
-    proc = _start_slow_run(tmp_path, db, 0.08, stdout=subprocess.PIPE)
+    calls = tmp_path / "calls"
+    with _ctrl_c_heard():
+        proc = _start_slow_run(tmp_path, db, 0.08, stdout=subprocess.PIPE, SLOWBOT_CALLS=str(calls))
     try:
-        time.sleep(1.2)  # dialogues finish from about 0.3 s on; Ctrl-C flushes them all
+        # Wait for progress, not for a time: after 40 of the 600 replies (8 at a time, two per dialogue),
+        # the first cohort's dialogues are over. Ctrl-C flushes every finished one.
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if calls.exists() and calls.stat().st_size >= 40:
+                break
+            time.sleep(0.02)
         assert proc.poll() is None, "the run ended before it was interrupted"
+        assert calls.exists() and calls.stat().st_size >= 40, "the run made no progress within 60 s"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -436,3 +468,29 @@ def test_ctrl_c_stores_what_finished_marks_the_run_interrupted_and_exits_130(tmp
         "select count(*) from dialogues d where user_turns + assistant_turns != "
         "(select count(*) from turns t where t.dialogue_id = d.dialogue_id)",
     ) == [(0,)]
+
+
+@pytest.mark.parametrize(("stop_at", "status", "stored"), [(None, "finished", 20), (10, "interrupted", 10)])
+def test_a_ctrl_c_while_the_run_is_being_stored_waits_for_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop_at: int | None, status: str, stored: int
+) -> None:
+    """Outside the event loop a Ctrl-C is held until the run's row says how it ended, then raised: DuckDB
+    would turn it into a `RuntimeError` inside a query, and the run would stay `running`."""
+    db = tmp_path / "c.duckdb"
+    end_run = Store.end_run
+
+    def end_run_hit_by_ctrl_c(self: Store, run_id: str, status: str) -> None:
+        signal.raise_signal(signal.SIGINT)
+        end_run(self, run_id, status)
+
+    def progress(done: int, total: int) -> None:
+        if done == stop_at:
+            raise Stop
+
+    monkeypatch.setattr(Store, "end_run", end_run_hit_by_ctrl_c)
+    with _ctrl_c_heard():
+        with pytest.raises(KeyboardInterrupt):
+            run_drill(RunConfig(db=str(db), n=20, seed=3, run_id="c", perturb="none"), on_progress=progress)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert query(db, "select status, finished_at is not null from runs") == [(status, True)]
+    assert query(db, "select count(*) from dialogues") == [(stored,)]
