@@ -75,6 +75,7 @@ from ._llm_store import LLMCallRecord, LLMStore, canonical_json, request_key
 __all__ = [
     "METER",
     "CacheMode",
+    "LLMBacked",
     "LLMCallError",
     "LLMCircuitOpen",
     "LLMClient",
@@ -1160,3 +1161,39 @@ def _retry_after(response: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+class LLMBacked:
+    """What every botdrill component that calls a model shares (the LLM user, assistant, judge and
+    paraphraser): one client, built on first use, so that a component loaded for a replay, which
+    `use_store` rebinds before any call, never asks for an API key it will not use.
+
+    Args:
+        llm: the endpoint and model.
+        client: an `LLMClient` to call it through (one is built from `llm` when not given; pass one made
+            with a store to record or replay, or call `use_store`).
+    """
+
+    def __init__(self, llm: LLMConfig, client: LLMClient | None = None) -> None:
+        self._llm = llm
+        self._client = client
+
+    @property
+    def client(self) -> LLMClient:
+        """The client calls go through (built live from the config if none was given or bound).
+
+        Raises:
+            LLMConfigError: building it needs an environment variable that is not set.
+        """
+        if self._client is None:
+            self._client = LLMClient(self._llm)
+        return self._client
+
+    def use_store(self, store: Any, mode: CacheMode) -> None:
+        """Send every call through `store` (an `LLMStore`): recorded, or replayed with no network."""
+        self._client = LLMClient(self._llm, store=store, mode=mode)
+
+    async def aclose(self) -> None:
+        """Close the client's connections (none to close if it was never built)."""
+        if self._client is not None:
+            await self._client.aclose()

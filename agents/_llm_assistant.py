@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._adapters import TargetError
 from ._http_adapters import read_config
-from ._llm import CacheMode, LLMClient, LLMConfig
+from ._llm import LLMBacked, LLMClient, LLMConfig
 from ._types import Message, Reply
 
 TRANSFER_TOOL: dict[str, Any] = {
@@ -74,7 +74,7 @@ class LLMAssistantConfig(BaseModel):
     """The target's name in the run's records (default: `llm:<model>`)."""
 
 
-class LLMAssistant:
+class LLMAssistant(LLMBacked):
     """An OpenAI-compatible chat model behind botdrill's `Assistant` interface (see the module doc).
 
     Args:
@@ -85,15 +85,8 @@ class LLMAssistant:
 
     def __init__(self, config: LLMAssistantConfig, *, client: LLMClient | None = None) -> None:
         self.config = config
-        self._client = client
+        super().__init__(config.llm, client)
         self.name = config.name or f"llm:{config.llm.model}"
-
-    @property
-    def client(self) -> LLMClient:
-        """The client, built on first use: a run replayed from its record never needs an API key."""
-        if self._client is None:
-            self._client = LLMClient(self.config.llm)
-        return self._client
 
     @classmethod
     def from_file(cls, path: str | Path) -> LLMAssistant:
@@ -123,15 +116,6 @@ class LLMAssistant:
             handoff=True,
             raw=raw | {"reason": args.get("reason")},
         )
-
-    def use_store(self, store: Any, mode: CacheMode) -> None:
-        """Send every call through `store` (an `LLMStore`): recorded, or replayed with no network."""
-        self._client = LLMClient(self.config.llm, store=store, mode=mode)
-
-    async def aclose(self) -> None:
-        """Close the client's connections."""
-        if self._client is not None:
-            await self._client.aclose()
 
 
 def _arguments(arguments: Any) -> dict[str, Any]:

@@ -41,14 +41,14 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from botdrill.scenarios import Emotion, Formality, Pack, Scenario, Verbosity, mentions
 
 from ._http_adapters import AdapterConfigError, read_config
-from ._llm import CacheMode, LLMClient, LLMConfig, LLMResponseError, StructuredMethod
+from ._llm import LLMBacked, LLMClient, LLMConfig, LLMResponseError, StructuredMethod
 from ._types import DialogueAct, GoldSlot, Message, UserTurn
 from ._user import Agenda, AgendaUser
 
@@ -191,7 +191,7 @@ class _IntentMatcher:
         return None
 
 
-class LLMUser:
+class LLMUser(LLMBacked):
     """The LLM user simulator for one pack (see the module doc).
 
     State per dialogue is the agenda, as with `AgendaUser`; the LLM user holds only the pack, the planner
@@ -207,31 +207,15 @@ class LLMUser:
         self.config = config
         self.pack = pack
         self.planner = AgendaUser(pack)
-        self._client = client
+        super().__init__(config.llm, client)
         self.name = f"llm:{config.llm.model}"
         self._matcher = _IntentMatcher(pack)
-
-    @property
-    def client(self) -> LLMClient:
-        """The client, built on first use: a run replayed from its record never needs an API key."""
-        if self._client is None:
-            self._client = LLMClient(self.config.llm)
-        return self._client
 
     @classmethod
     def from_file(cls, path: str | Path, pack: Pack) -> LLMUser:
         """Read a config file; errors name the file, line and field."""
         config, _ = read_config(path, LLMUserConfig, what="an LLM user", error=LLMUserConfigError)
         return cls(config, pack)
-
-    def use_store(self, store: Any, mode: CacheMode) -> None:
-        """Send every call through `store`: recorded, or replayed with no network."""
-        self._client = LLMClient(self.config.llm, store=store, mode=mode)
-
-    async def aclose(self) -> None:
-        """Close the client's connections."""
-        if self._client is not None:
-            await self._client.aclose()
 
     # -- the agenda user's interface ------------------------------------------------------------------
 

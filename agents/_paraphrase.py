@@ -39,12 +39,12 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ._http_adapters import AdapterConfigError, read_config
-from ._llm import CacheMode, LLMCallError, LLMClient, LLMConfig, LLMResponseError, StructuredMethod
+from ._llm import LLMBacked, LLMCallError, LLMClient, LLMConfig, LLMResponseError, StructuredMethod
 
 if TYPE_CHECKING:
     # Only named in annotations: the generator's module stays free to import this one without a cycle.
@@ -167,7 +167,7 @@ class ParaphraseResult:
     """Seed source -> the prompt variant id its request used (failed seeds included)."""
 
 
-class LLMParaphraser:
+class LLMParaphraser(LLMBacked):
     """Fetches paraphrases of seed examples from an LLM (see the module doc).
 
     Args:
@@ -177,30 +177,14 @@ class LLMParaphraser:
 
     def __init__(self, config: ParaphraseConfig, *, client: LLMClient | None = None) -> None:
         self.config = config
-        self._client = client
+        super().__init__(config.llm, client)
         self.name = f"llm:{config.llm.model}"
-
-    @property
-    def client(self) -> LLMClient:
-        """The client, built on first use: a batch replayed from its record never needs an API key."""
-        if self._client is None:
-            self._client = LLMClient(self.config.llm)
-        return self._client
 
     @classmethod
     def from_file(cls, path: str | Path) -> LLMParaphraser:
         """Read a config file; errors name the file, line and field."""
         config, _ = read_config(path, ParaphraseConfig, what="a paraphraser", error=ParaphraseConfigError)
         return cls(config)
-
-    def use_store(self, store: Any, mode: CacheMode) -> None:
-        """Send every call through `store` (an `LLMStore`): recorded, or replayed with no network."""
-        self._client = LLMClient(self.config.llm, store=store, mode=mode)
-
-    async def aclose(self) -> None:
-        """Close the client's connections."""
-        if self._client is not None:
-            await self._client.aclose()
 
     # -- prompts ---------------------------------------------------------------------------------------
 
