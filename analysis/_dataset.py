@@ -50,9 +50,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
-import secrets
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -85,6 +83,7 @@ from ._export import (
     _rasa_example,
     _system_message,
     _write,
+    replace_file,
 )
 from ._metrics import Database, _open
 
@@ -358,20 +357,6 @@ def _writes_anything(fmt: ExportFormat, dialogues: Sequence[_Dialogue], pack: st
     return any(_has_record(fmt, d, system) for d in dialogues)
 
 
-def _replace_atomically(target: Path, content: bytes) -> None:
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            with open(fd, "wb") as handle:
-                handle.write(content)
-            os.replace(tmp, target)
-        except OSError as exc:
-            raise DatasetError(f"{target}: cannot write: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_empty(target: Path, fmt: ExportFormat) -> None:
     """A valid file of the format holding no record (the export writers refuse to write nothing)."""
     if fmt == "csv":
@@ -382,7 +367,7 @@ def _write_empty(target: Path, fmt: ExportFormat) -> None:
         )
     else:
         content = ""
-    _replace_atomically(target, content.encode())
+    replace_file(target, lambda handle: handle.write(content), error=DatasetError)
     try:
         leftover = sum(1 for _ in _READERS[fmt](target))
     except ExportError as exc:
@@ -590,7 +575,8 @@ def build_dataset(
         "seeds_given": source_texts is not None,
     }
     manifest = _manifest(result, settings)
-    _replace_atomically(manifest_path, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    replace_file(manifest_path, lambda handle: handle.write(text), error=DatasetError)
     return result
 
 

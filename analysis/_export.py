@@ -51,7 +51,7 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple, TextIO, get_args
 
 import duckdb
 import yaml
@@ -877,21 +877,44 @@ def _format(name: str) -> ExportFormat:
     raise ExportError(f"unknown export format {name!r}; one of: {', '.join(FORMATS)}")
 
 
-def _write(target: Path, fmt: ExportFormat, dialogues: Iterable[_Dialogue], pack: str) -> _Tally:
-    """Write to a temporary file beside `target`, read it back, then move it into place."""
+def replace_file(
+    target: Path,
+    write: Callable[[TextIO], object],
+    *,
+    error: Callable[[str], BotdrillError],
+    check: Callable[[Path], None] | None = None,
+) -> None:
+    """Write `target` under a temporary name beside it, `check` the written file, then rename it into place.
+
+    A reader never sees half a file, and a failure (in `write`, in `check`, or of the disk) leaves the old
+    file as it was and nothing else behind. The file is created with mode 0o666 so that the umask
+    decides, as for any file the user creates, and text is UTF-8 with line ends as written.
+    """
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    tally = _Tally()
     try:
         try:
-            # os.open with mode 0o666 lets the umask decide, as for any file the user creates.
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except OSError as exc:
-            raise ExportError(f"{target}: cannot write: {exc.strerror or exc}") from None
-        try:
             with open(fd, "w", encoding="utf-8", newline="") as handle:
-                _WRITERS[fmt](handle, dialogues, pack, tally)
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
         except OSError as exc:
-            raise ExportError(f"{target}: cannot write: {exc.strerror or exc}") from None
+            raise error(f"{target}: cannot write: {exc.strerror or exc}") from None
+        if check is not None:
+            check(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise error(f"{target}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write(target: Path, fmt: ExportFormat, dialogues: Iterable[_Dialogue], pack: str) -> _Tally:
+    """Write to a temporary file beside `target`, read it back, then move it into place."""
+    tally = _Tally()
+
+    def check(tmp: Path) -> None:
         if not tally.records:
             what = "an assistant reply" if fmt == "openai" else "a non-empty user message"
             raise ExportError(
@@ -899,10 +922,8 @@ def _write(target: Path, fmt: ExportFormat, dialogues: Iterable[_Dialogue], pack
                 f"to export as {fmt}; {target} was not written"
             )
         _read_back(tmp, fmt, tally)
-        try:
-            os.replace(tmp, target)
-        except OSError as exc:
-            raise ExportError(f"{target}: cannot write: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    replace_file(
+        target, lambda handle: _WRITERS[fmt](handle, dialogues, pack, tally), error=ExportError, check=check
+    )
     return tally

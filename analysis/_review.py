@@ -41,15 +41,16 @@ import math
 import numbers
 import os
 import re
-import secrets
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal, TypeVar, get_args
+from typing import Literal, TextIO, TypeVar, get_args
 
 from botdrill.scenarios import BotdrillError
+
+from ._export import replace_file
 
 RATING_DIMENSIONS: tuple[str, ...] = ("intent_fit", "naturalness", "usable")
 """The rating columns of a sheet, in order."""
@@ -174,33 +175,23 @@ def write_rating_sheet(
                 f"{target}: example id {row.example_id!r} is in rows {seen[row.example_id]} and {i}"
             )
         seen[row.example_id] = i
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        try:
-            # Mode 0o666 lets the umask decide, as for any file the user creates.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            with open(fd, "w", encoding="utf-8", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow([*SHEET_COLUMNS, *dims, "comment"])
-                for row in rows:
-                    cells = (row.example_id, row.batch_id, row.intent, row.text)
-                    writer.writerow([*(_protect(c) for c in cells), *("" for _ in dims), ""])
-                handle.flush()
-                os.fsync(handle.fileno())
-        except OSError as exc:
-            raise ReviewError(f"{target}: cannot write: {exc.strerror or exc}") from None
+
+    def write(handle: TextIO) -> None:
+        writer = csv.writer(handle)
+        writer.writerow([*SHEET_COLUMNS, *dims, "comment"])
+        for row in rows:
+            cells = (row.example_id, row.batch_id, row.intent, row.text)
+            writer.writerow([*(_protect(c) for c in cells), *("" for _ in dims), ""])
+
+    def check(tmp: Path) -> None:
         back = read_sheet(tmp)
         for i, (meant, got) in enumerate(zip(rows, back, strict=False), 1):
             if meant != got:
                 raise ReviewError(f"{target}: row {i} (example {meant.example_id!r}) does not survive as CSV")
         if len(back) != len(rows):
             raise ReviewError(f"{target}: {len(rows)} rows written but {len(back)} read back")
-        try:
-            os.replace(tmp, target)
-        except OSError as exc:
-            raise ReviewError(f"{target}: cannot write: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    replace_file(target, write, error=ReviewError, check=check)
     return len(rows)
 
 
