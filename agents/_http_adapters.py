@@ -481,19 +481,21 @@ def load_http_config(path: str | Path) -> HttpTargetConfig:
 
 
 def _load_with_lines(path: str | Path) -> tuple[HttpTargetConfig, _Lines]:
-    name = str(path)
+    return _parse_with_lines(_read_text(path, AdapterConfigError), source=str(path))
+
+
+def _read_text(path: str | Path, error: type[AdapterConfigError]) -> str:
+    """A config file's text, or `error` saying why there is none (missing, not UTF-8, unreadable)."""
+    source = str(path)
     file = Path(path).expanduser()
     if not file.is_file():
-        raise AdapterConfigError("no such file", path=name)
+        raise error("no such file", path=source)
     try:
-        text = file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise AdapterConfigError(
-            f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", path=name
-        ) from None
+        raise error(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", path=source) from None
     except OSError as exc:
-        raise AdapterConfigError(f"cannot read the file ({exc.strerror})", path=name) from None
-    return _parse_with_lines(text, source=name)
+        raise error(f"cannot read the file ({exc.strerror})", path=source) from None
 
 
 def read_config(
@@ -508,15 +510,7 @@ def read_config(
             the message names the file, the line and the field, and counts any further problems.
     """
     source = str(path)
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise error("no such file", path=source)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise error(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", path=source) from None
-    except OSError as exc:
-        raise error(f"cannot read the file ({exc.strerror})", path=source) from None
+    text = _read_text(path, error)
     data, lines = compose_mapping(text, source=source, error=error, what=what)
     try:
         return model.model_validate(data), lines
