@@ -48,6 +48,12 @@ def _fail(exc: BotdrillError) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _need_db(db: str, made_by: str = "botdrill run") -> None:
+    """Exit 2 with a message when the database does not exist, before a reader would create an empty one."""
+    if not Path(db).exists():
+        raise _fail(BotdrillError(f"{db}: no such database; `{made_by}` creates it"))
+
+
 def _cell(value: Any) -> Text:
     # Text(...) never interprets markup: dialogue text is shown as typed.
     if value is None:
@@ -228,8 +234,7 @@ def _replay(db: str, original: str, run_id: str | None, *, quiet: bool) -> None:
     from ._runner import RunConfig
     from ._store import StoreError, connect
 
-    if not Path(db).exists():
-        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    _need_db(db)
     try:
         con = connect(db, read_only=True)
     except StoreError as exc:
@@ -304,8 +309,7 @@ def gate(
     """
     from botdrill.analysis import latest_run, parse_threshold
 
-    if not Path(db).exists():
-        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    _need_db(db)
     try:
         thresholds = [parse_threshold(t) for t in fail_if]
         run = run_id or latest_run(db)
@@ -341,8 +345,7 @@ def shrink(
     from ._shrink import failing_dialogues, shrink_dialogues
     from ._store import Store
 
-    if not Path(db).exists():
-        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    _need_db(db)
     if bool(dialogue) == all_failures:
         raise _fail(BotdrillError("give --dialogue ID (repeatable) or --all-failures"))
     table = Table("dialogue", "outcome", "edits", "minimal", "re-runs", "reproduced", "minimal dialogue")
@@ -574,8 +577,7 @@ def sql(
 
     if format not in ("table", "csv", "json"):
         raise _fail(BotdrillError(f"--format must be table, csv or json, not {format!r}"))
-    if not Path(db).exists():
-        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    _need_db(db)
     try:
         con = connect(db, read_only=True)
     except StoreError as exc:
@@ -612,8 +614,7 @@ def runs(db: DbOption = "botdrill.duckdb") -> None:
     """List the runs in the database with a summary of each."""
     from ._store import StoreError, connect
 
-    if not Path(db).exists():
-        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    _need_db(db)
     try:
         con = connect(db, read_only=True)
     except StoreError as exc:
@@ -691,8 +692,7 @@ def capacity(
     from ._runner import new_run_id
     from ._store import Store
 
-    if not Path(db).exists():
-        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    _need_db(db)
     try:
         start, end = (part.strip() for part in shift.split("-"))
         hours = _hours_between(start, end)

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from botdrill.scenarios import BotdrillError
 
-from ._cli import DbOption, _err, _fail, _out, app
+from ._cli import DbOption, _err, _fail, _need_db, _out, app
 
 _UNITS = {"openai": "conversations", "hf": "conversations", "rasa": "NLU examples", "csv": "rows"}
 
@@ -45,8 +45,7 @@ def export_command(
     """Export a run's transcripts with their gold labels as training data."""
     from botdrill.analysis._export import export
 
-    if not Path(db).exists():
-        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    _need_db(db)
     try:
         result = export(
             db,

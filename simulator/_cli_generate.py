@@ -16,7 +16,7 @@ from rich.text import Text
 
 from botdrill.scenarios import BotdrillError
 
-from ._cli import DbOption, _cell, _err, _fail, _out, app
+from ._cli import DbOption, _cell, _err, _fail, _need_db, _out, app
 
 batches_app = typer.Typer(help="Generated batches: list, show, diff, roll back.", no_args_is_help=True)
 app.add_typer(batches_app, name="batches")
@@ -270,7 +270,7 @@ def batches_list(db: DbOption = "botdrill.duckdb") -> None:
     """Every batch, newest first; rolled-back ones say so."""
     from botdrill.analysis._batches import list_batches
 
-    _need(db)
+    _need_db(db, "botdrill generate")
     table = Table("batch", "created", "status", "parent", "methods", "kept", "candidates", "AUC", "changelog")
     for b in list_batches(db):
         table.add_row(
@@ -296,7 +296,7 @@ def batches_show(
     """What produced a batch, what its gates did, and how it compares with real text."""
     from botdrill.analysis._batches import batch_details
 
-    _need(db)
+    _need_db(db, "botdrill generate")
     try:
         info = batch_details(db, batch_id)
     except BotdrillError as exc:
@@ -356,7 +356,7 @@ def batches_diff(
     """What differs between two batches: settings, gate counts, kept examples per intent, texts."""
     from botdrill.analysis._batches import diff_batches
 
-    _need(db)
+    _need_db(db, "botdrill generate")
     try:
         d = diff_batches(db, a, b)
     except BotdrillError as exc:
@@ -391,7 +391,7 @@ def batches_rollback(
     """Take a batch out of every export and dataset build; its rows stay in the database."""
     from botdrill.analysis._batches import rollback_batch
 
-    _need(db)
+    _need_db(db, "botdrill generate")
     try:
         n = rollback_batch(db, batch_id, reason=reason)
     except BotdrillError as exc:
@@ -399,11 +399,6 @@ def batches_rollback(
     _out.print(
         Text(f"Rolled back {batch_id}: {n} kept examples are out of exports and datasets (not deleted).")
     )
-
-
-def _need(db: str) -> None:
-    if not Path(db).exists():
-        raise _fail(BotdrillError(f"{db}: no such database; `botdrill generate` creates it"))
 
 
 # -- review ---------------------------------------------------------------------------------------------
@@ -427,7 +422,7 @@ def review_export(
     """
     from botdrill.analysis._review_store import export_sheet
 
-    _need(db)
+    _need_db(db, "botdrill generate")
     try:
         written = export_sheet(db, batch_id, out, n=n, refused_share=refused, seed=seed)
     except BotdrillError as exc:
@@ -446,7 +441,7 @@ def review_import(
     """Store the ratings of several raters and their agreement (Krippendorff's alpha per dimension)."""
     from botdrill.analysis._review_store import import_ratings
 
-    _need(db)
+    _need_db(db, "botdrill generate")
     try:
         stored, agreements = import_ratings(db, batch_id, sheets)
     except BotdrillError as exc:
@@ -478,7 +473,7 @@ def review_calibrate(
     """Set each gate's threshold where it best agrees with the raters (balanced accuracy), and store it."""
     from botdrill.analysis._review_store import calibrate_batch
 
-    _need(db)
+    _need_db(db, "botdrill generate")
     try:
         results = calibrate_batch(db, batch_id, gates=gate or None, dimension=dimension)
     except BotdrillError as exc:
@@ -532,7 +527,7 @@ def dataset_build(
     """Mix real and synthetic examples, stratified by intent, with a validation split of real data only."""
     from botdrill.analysis._dataset import build_dataset
 
-    _need(db)
+    _need_db(db, "botdrill generate")
     try:
         result = build_dataset(
             db,

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from botdrill.scenarios import BotdrillError
 
-from ._cli import DbOption, _err, _fail, _out, app
+from ._cli import DbOption, _err, _fail, _need_db, _out, app
 
 
 @app.command("report")
@@ -47,8 +47,7 @@ def report_command(
     from botdrill.analysis._gate import GateError
     from botdrill.analysis._report import write_report
 
-    if not Path(db).exists():
-        raise _fail(BotdrillError(f"{db}: no such database; `botdrill run` creates it"))
+    _need_db(db)
     try:
         report = write_report(db, out, run_id, thresholds=threshold, max_dialogues=max_dialogues)
     except GateError as exc:
