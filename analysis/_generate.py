@@ -315,6 +315,9 @@ def _coherence(candidate: Candidate, frames: Sequence[str], length_range: tuple[
 
 
 _CHECKS = 5
+"""Checks per utterance: placeholder, doubled word, doubled frame, dangling end, length."""
+_DIALOGUE_CHECKS = 2
+"""And per dialogue: turn order, one intent."""
 
 
 def _slot_coverage(candidate: Candidate) -> float:
@@ -535,7 +538,8 @@ def _score(
         e.alignment, e.predicted, e.naturalness = alignment, predicted, nat
         e.slot_coverage = _slot_coverage(e.candidate)
         e.coherence_issues = _coherence(e.candidate, expander._frames, (lo, hi))
-        e.coherence = 1.0 - len(e.coherence_issues) / _CHECKS
+        checks = _CHECKS + (_DIALOGUE_CHECKS if e.candidate.turns else 0)
+        e.coherence = 1.0 - len(e.coherence_issues) / checks
 
 
 def _near_duplicates(

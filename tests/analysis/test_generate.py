@@ -324,3 +324,10 @@ def test_pii_surrogates_do_not_depend_on_the_batch_id() -> None:
     assert a.pii_replaced.get("phone", 0) > 0
     assert [e.candidate.text for e in a.examples] == [e.candidate.text for e in b.examples]
     assert "07700 900123" not in " ".join(e.candidate.text for e in a.examples)
+
+
+def test_coherence_is_the_share_of_checks_passed_for_dialogues_too(batch) -> None:  # type: ignore[no-untyped-def]
+    for e in batch.examples:
+        checks = 7 if e.candidate.turns else 5
+        assert e.coherence == pytest.approx(1 - len(e.coherence_issues) / checks)
+        assert 0 <= e.coherence <= 1
