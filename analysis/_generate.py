@@ -34,9 +34,10 @@ import hashlib
 import json
 import math
 import re
+import secrets
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -58,7 +59,7 @@ from botdrill.agents._types import GoldSlot
 from botdrill.scenarios import BotdrillError
 
 from ._pii import Surrogates, scrub
-from ._textstats import NgramLM, Realism, dedupe, distinct_n, diversity, overlapping, realism, tokens
+from ._textstats import Diversity, NgramLM, Realism, dedupe, diversity, overlapping, realism, tokens
 
 GATES = (
     "alignment",
@@ -148,8 +149,6 @@ class Batch:
     config: GenerateConfig
     config_hash: str
     spec_name: str
-    spec_sha256: str
-    seeds_sha256: str
     generator: str
     prompt_variants: list[dict[str, Any]]
     examples: list[Example]
@@ -160,6 +159,14 @@ class Batch:
     parent: str | None = None
     changelog: str = ""
     inputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spec_sha256(self) -> str:
+        return str(self.inputs["spec"])
+
+    @property
+    def seeds_sha256(self) -> str:
+        return str(self.inputs["seeds"])
 
     def kept(self, kind: str | None = None) -> list[Example]:
         """The examples every gate accepted (of one kind, when given)."""
@@ -194,9 +201,8 @@ class _Reference:
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline, make_union
 
-        self.labels = sorted(set(labels))
         self._model: Any = None
-        if len(self.labels) < 2:
+        if len(set(labels)) < 2:
             return
         features = make_union(
             TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
@@ -262,7 +268,7 @@ def _judges(texts: Sequence[str], labels: Sequence[str], seed: int) -> tuple[_Re
 
 
 _DANGLING = frozenset(
-    [
+    {
         "to",
         "a",
         "an",
@@ -280,7 +286,7 @@ _DANGLING = frozenset(
         "your",
         "is",
         "are",
-    ]
+    }
 )
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 
@@ -335,31 +341,31 @@ def _slot_coverage(candidate: Candidate) -> float:
 # -- PII -------------------------------------------------------------------------------------------------
 
 
+def _scrub_turn(
+    text: str, slots: tuple[GoldSlot, ...], surrogates: Surrogates, tally: Counter[str]
+) -> tuple[str, tuple[GoldSlot, ...], int]:
+    result = scrub(text, surrogates, [(s.start, s.end) for s in slots])
+    tally.update(result.replaced)
+    moved = tuple(
+        s.model_copy(update={"start": a, "end": b}) for s, (a, b) in zip(slots, result.spans, strict=True)
+    )
+    return result.text, moved, sum(result.replaced.values())
+
+
 def _scrubbed(candidate: Candidate, key: str, tally: Counter[str]) -> tuple[Candidate, int]:
+    """The candidate with its PII replaced (one set of surrogates for all its turns), and the count."""
     surrogates = Surrogates(key)
     if not candidate.turns:
-        result = scrub(candidate.text, surrogates, [(s.start, s.end) for s in candidate.slots])
-        count = sum(result.replaced.values())
+        text, slots, count = _scrub_turn(candidate.text, candidate.slots, surrogates, tally)
         if not count:
             return candidate, 0
-        tally.update(result.replaced)
-        slots = tuple(
-            s.model_copy(update={"start": a, "end": b})
-            for s, (a, b) in zip(candidate.slots, result.spans, strict=True)
-        )
-        return replace(candidate, text=result.text, slots=slots, edits=()), count
+        return replace(candidate, text=text, slots=slots, edits=()), count
     turns: list[DialogueTurn] = []
     total = 0
     for turn in candidate.turns:
-        result = scrub(turn.text, surrogates, [(s.start, s.end) for s in turn.slots])
-        n = sum(result.replaced.values())
-        total += n
-        tally.update(result.replaced)
-        slots = tuple(
-            s.model_copy(update={"start": a, "end": b})
-            for s, (a, b) in zip(turn.slots, result.spans, strict=True)
-        )
-        turns.append(replace(turn, text=result.text, slots=slots))
+        text, slots, count = _scrub_turn(turn.text, turn.slots, surrogates, tally)
+        total += count
+        turns.append(replace(turn, text=text, slots=slots))
     if not total:
         return candidate, 0
     first = next(t for t in turns if t.speaker == "user")
@@ -371,8 +377,6 @@ def _scrubbed(candidate: Candidate, key: str, tally: Counter[str]) -> tuple[Cand
 
 def new_batch_id(spec_name: str, now: datetime) -> str:
     """A readable, unique batch id: the spec's name, the UTC time, and four random hex digits."""
-    import secrets
-
     return f"{spec_name}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
@@ -478,17 +482,26 @@ def generate(
             ("coherence", thresholds.coherence),
             ("naturalness", thresholds.naturalness),
         ):
-            before = len(live)
-            for e in live:
-                score: float = getattr(e, gate)
-                if not (score >= least):  # NaN (no reference to judge by) fails too
-                    e.rejected_by = gate
-            live = [e for e in live if e.kept]
-            counts.append({"gate": gate, "in": before, "out": len(live)})
-        live = _near_duplicates(live, seeds, thresholds.near_duplicate, counts)
-    live = _forbidden(live, forbidden, thresholds.near_duplicate, counts)
-    live = _quota(live, config, counts)
-    div = _diversity(live, targets, thresholds.diversity_floor if config.gates else None, counts, config.seed)
+            # NaN (no reference to judge by) fails too
+            live = _refuse(
+                live, gate, [i for i, e in enumerate(live) if not getattr(e, gate) >= least], counts
+            )
+        kept = set(dedupe([e.candidate.user_text for e in live], threshold=thresholds.near_duplicate))
+        live = _refuse(live, "near_duplicate", [i for i in range(len(live)) if i not in kept], counts)
+        live = _refuse(live, "seed_copy", _copies(live, [s.text for s in seeds], thresholds), counts)
+    live = _refuse(live, "forbidden", _copies(live, forbidden, thresholds), counts)
+    live = _refuse(live, "quota", _surplus(live, config), counts)
+    div = _diversity(live, targets, seed=config.seed)
+    floor = thresholds.diversity_floor if config.gates else None
+    poor = {i for i, d in div.items() if floor is not None and d["distinct_2"] < floor}
+    live = _refuse(
+        live,
+        "diversity_floor",
+        [i for i, e in enumerate(live) if e.candidate.intent in poor and e.candidate.kind != "negative"],
+        counts,
+    )
+    if live:
+        div["*"] = _figures(diversity([e.candidate.user_text for e in live], seed=config.seed))
 
     kept_utterances = [e.candidate.text for e in examples if e.kept and e.candidate.kind == "utterance"]
     sample = list(real_sample) if real_sample is not None else [s.text for s in seeds if s.intent in targets]
@@ -501,8 +514,6 @@ def generate(
         config=config,
         config_hash=config_hash,
         spec_name=spec.name,
-        spec_sha256=inputs["spec"],
-        seeds_sha256=inputs["seeds"],
         generator=f"botdrill {__version__}: {', '.join(config.methods)}",
         prompt_variants=list(prompt_variants),
         examples=examples,
@@ -542,89 +553,57 @@ def _score(
         e.coherence = 1.0 - len(e.coherence_issues) / checks
 
 
-def _near_duplicates(
-    live: list[Example], seeds: Sequence[Seed], threshold: float, counts: list[dict[str, Any]]
+def _refuse(
+    live: list[Example], gate: str, flagged: Iterable[int], counts: list[dict[str, Any]]
 ) -> list[Example]:
-    before = len(live)
-    texts = [e.candidate.user_text for e in live]
-    keep = set(dedupe(texts, threshold=threshold))
-    for i, e in enumerate(live):
-        if i not in keep:
-            e.rejected_by = "near_duplicate"
-    live = [e for e in live if e.kept]
-    counts.append({"gate": "near_duplicate", "in": before, "out": len(live)})
-    before = len(live)
-    for i in overlapping([e.candidate.user_text for e in live], [s.text for s in seeds], threshold=threshold):
-        live[i].rejected_by = "seed_copy"
-    live = [e for e in live if e.kept]
-    counts.append({"gate": "seed_copy", "in": before, "out": len(live)})
-    return live
+    """Mark the flagged examples (indexes into `live`) as refused by `gate`, count what went in and out."""
+    for i in flagged:
+        live[i].rejected_by = gate
+    kept = [e for e in live if e.kept]
+    counts.append({"gate": gate, "in": len(live), "out": len(kept)})
+    return kept
 
 
-def _forbidden(
-    live: list[Example], forbidden: Sequence[str], threshold: float, counts: list[dict[str, Any]]
-) -> list[Example]:
-    before = len(live)
-    if forbidden:
-        for i in overlapping([e.candidate.user_text for e in live], list(forbidden), threshold=threshold):
-            live[i].rejected_by = "forbidden"
-    live = [e for e in live if e.kept]
-    counts.append({"gate": "forbidden", "in": before, "out": len(live)})
-    return live
+def _copies(live: list[Example], texts: Sequence[str], thresholds: Thresholds) -> list[int]:
+    """The examples that are near copies of any of `texts`."""
+    if not texts:
+        return []
+    return overlapping(
+        [e.candidate.user_text for e in live], list(texts), threshold=thresholds.near_duplicate
+    )
 
 
-def _quota(live: list[Example], config: GenerateConfig, counts: list[dict[str, Any]]) -> list[Example]:
-    before = len(live)
-    wanted = {"utterance": config.per_intent, "dialogue": config.dialogues_per_intent}
+def _surplus(live: list[Example], config: GenerateConfig) -> list[int]:
+    """The examples beyond the batch's quota for their intent and kind, in candidate order."""
+    wanted = {
+        "utterance": config.per_intent,
+        "dialogue": config.dialogues_per_intent,
+        "negative": config.negatives_per_intent,
+    }
     taken: Counter[tuple[str, str]] = Counter()
-    for e in live:
+    surplus = []
+    for i, e in enumerate(live):
         c = e.candidate
         # negatives are counted against the rare intent they sit next to
         owner = str(c.meta.get("near", c.intent)) if c.kind == "negative" else c.intent
-        limit = config.negatives_per_intent if c.kind == "negative" else wanted[c.kind]
-        if taken[owner, c.kind] >= limit:
-            e.rejected_by = "quota"
+        if taken[owner, c.kind] >= wanted[c.kind]:
+            surplus.append(i)
         else:
             taken[owner, c.kind] += 1
-    live = [e for e in live if e.kept]
-    counts.append({"gate": "quota", "in": before, "out": len(live)})
-    return live
+    return surplus
 
 
-def _diversity(
-    live: list[Example],
-    targets: Sequence[str],
-    floor: float | None,
-    counts: list[dict[str, Any]],
-    seed: int,
-) -> dict[str, dict[str, float]]:
-    before = len(live)
+def _figures(d: Diversity) -> dict[str, float]:
+    return {k: float(v) for k, v in asdict(d).items()}
+
+
+def _diversity(live: list[Example], targets: Sequence[str], *, seed: int) -> dict[str, dict[str, float]]:
+    """Diversity of each target intent's utterances."""
     out: dict[str, dict[str, float]] = {}
     for intent in targets:
-        group = [e for e in live if e.candidate.kind == "utterance" and e.candidate.intent == intent]
-        if not group:
-            continue
-        d = diversity([e.candidate.text for e in group], seed=seed)
-        out[intent] = {
-            "distinct_1": d.distinct_1,
-            "distinct_2": d.distinct_2,
-            "self_bleu": d.self_bleu,
-            "dispersion": d.dispersion,
-            "n": float(d.n),
-        }
-        if floor is not None and d.distinct_2 < floor:
-            for e in live:
-                if e.candidate.intent == intent and e.candidate.kind != "negative":
-                    e.rejected_by = "diversity_floor"
-    kept = [e for e in live if e.kept]
-    if kept:
-        d = diversity([e.candidate.user_text for e in kept], seed=seed)
-        out["*"] = {
-            "distinct_1": d.distinct_1,
-            "distinct_2": distinct_n([e.candidate.user_text for e in kept], 2),
-            "self_bleu": d.self_bleu,
-            "dispersion": d.dispersion,
-            "n": float(d.n),
-        }
-    counts.append({"gate": "diversity_floor", "in": before, "out": len(kept)})
+        group = [
+            e.candidate.text for e in live if e.candidate.kind == "utterance" and e.candidate.intent == intent
+        ]
+        if group:
+            out[intent] = _figures(diversity(group, seed=seed))
     return out
