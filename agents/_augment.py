@@ -241,15 +241,17 @@ def spec_from_pack(pack: Pack, *, values_per_slot: int = 24) -> GenerationSpec:
 
 def load_spec(path: str | Path) -> GenerationSpec:
     """A generation spec from a YAML (or JSON) file: a scenario pack (a mapping with `personas`) or a bare
-    intent list.
+    intent list; or from a built-in pack by name (`banking`), as `load_pack` takes one.
 
     Raises:
         AugmentError: the file is missing or invalid; the message names the file, line and field.
         BotdrillError: a pack that does not validate (the pack loader's own error).
     """
-    from botdrill.scenarios import load_pack
+    from botdrill.scenarios import builtin_packs, load_pack
 
     file = Path(path).expanduser()
+    if not file.exists() and str(path) in builtin_packs():
+        return spec_from_pack(load_pack(str(path)))
     if _is_pack(file):
         return spec_from_pack(load_pack(file))
     try:

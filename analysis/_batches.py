@@ -101,7 +101,7 @@ def _example_row(batch_id: str, idx: int, e: Example) -> dict[str, Any]:
         "intent": c.intent,
         "near_intent": c.meta.get("near"),
         "text": c.text,
-        "gold_slots": [{"slot": s.slot, "value": s.value, "start": s.start, "end": s.end} for s in c.slots],
+        "gold_slots": [s.model_dump() for s in c.slots],
         "gold_acts": list(c.acts),
         "edits": json.dumps(
             [
@@ -123,9 +123,7 @@ def _example_row(batch_id: str, idx: int, e: Example) -> dict[str, Any]:
                     "text": t.text,
                     "intent": t.intent,
                     "acts": list(t.acts),
-                    "slots": [
-                        {"slot": s.slot, "value": s.value, "start": s.start, "end": s.end} for s in t.slots
-                    ],
+                    "slots": [s.model_dump() for s in t.slots],
                 }
                 for t in c.turns
             ]

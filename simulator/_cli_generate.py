@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -107,20 +108,23 @@ def generate_command(
 ) -> None:
     """Generate a batch of annotated training examples for rare intents, score every candidate with the
     quality gates, and store the batch (kept and refused examples, with scores) in the database."""
-    from botdrill.agents._augment import load_seeds, load_spec, method_names, spec_from_pack
+    from botdrill.agents._augment import load_seeds, load_spec, method_names
     from botdrill.analysis._batches import save_batch
-    from botdrill.analysis._generate import GenerateConfig, GenerateError, Thresholds, generate, read_texts
-    from botdrill.scenarios import builtin_packs, load_pack
+    from botdrill.analysis._generate import (
+        GenerateConfig,
+        GenerateError,
+        Thresholds,
+        generate,
+        new_batch_id,
+        read_texts,
+    )
 
     if list_methods:
         for name in method_names():
             _out.print(Text(name))
         return
     try:
-        if not Path(spec).exists() and spec in builtin_packs():
-            generation_spec = spec_from_pack(load_pack(spec))
-        else:
-            generation_spec = load_spec(spec)
+        generation_spec = load_spec(spec)
         names = [i.name for i in generation_spec.intents]
         seed_list = load_seeds(seeds, intents=names) if seeds else []
         if not seed_list and not no_gates:
@@ -162,10 +166,6 @@ def generate_command(
         for path in forbid or ():
             forbidden += read_texts(path)
         sample = [s.text for s in load_seeds(real_sample)] if real_sample else None
-        from datetime import UTC, datetime
-
-        from botdrill.analysis._generate import new_batch_id
-
         batch_id = new_batch_id(generation_spec.name, datetime.now(UTC))
         paraphrases: dict[str, list[str]] | None = None
         variants: list[dict[str, Any]] = []

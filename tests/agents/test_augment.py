@@ -579,3 +579,11 @@ def test_dialogues_never_crash_when_a_source_has_little_or_nothing() -> None:
         _assert_spans(d)
     assert e.dialogues("none", 5) == [] and e.candidates("none", 5) == []
     assert e.negatives("one", 3) == []
+
+
+def test_load_spec_takes_a_built_in_pack_by_name() -> None:
+    from botdrill.agents._augment import load_spec as load
+
+    spec = load("banking")
+    assert "report_fraud" in [i.name for i in spec.intents]
+    assert spec.intent("report_fraud").target
