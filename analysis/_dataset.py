@@ -72,7 +72,6 @@ from ._export import (
     RASA_VERSION,
     ExportError,
     ExportFormat,
-    Span,
     _csv_rows,
     _Dialogue,
     _hf_record,
@@ -83,6 +82,7 @@ from ._export import (
     _rasa_example,
     _system_message,
     _write,
+    gold_spans,
     replace_file,
 )
 from ._metrics import Database, _open
@@ -205,22 +205,6 @@ class _Synthetic:
         return _Dialogue(self.batch_id, self.example_id, self.intent, self.method, "synthetic", self.messages)
 
 
-def _spans(raw: Any, text: str, example_id: str, turn: int) -> tuple[Span, ...]:
-    """Gold slot dicts as spans, checked against their text (a zero-width span marks nothing: dropped)."""
-    spans: list[Span] = []
-    for s in raw or ():
-        span = Span(str(s["slot"]), str(s["value"]), int(s["start"]), int(s["end"]))
-        if not 0 <= span.start <= span.end <= len(text):
-            raise DatasetError(
-                f"example {example_id!r}, turn {turn}: gold span {span.start}-{span.end} of slot "
-                f"{span.slot!r} lies outside its {len(text)}-character text; the store is inconsistent"
-            )
-        if span.start < span.end:
-            spans.append(span)
-    spans.sort(key=lambda s: (s.start, s.end))
-    return tuple(spans)
-
-
 def _synthetic(row: tuple[Any, ...]) -> _Synthetic:
     batch_id, idx, example_id, kind, intent, text, slots, acts, turns, method, origin = row
     messages: list[_Message] = []
@@ -236,14 +220,23 @@ def _synthetic(row: tuple[Any, ...]) -> _Synthetic:
                         turn["text"],
                         turn.get("intent") or intent,
                         tuple(turn.get("acts") or ()),
-                        _spans(turn.get("slots"), turn["text"], example_id, i),
+                        gold_spans(
+                            turn.get("slots"), turn["text"], f"example {example_id!r}, turn {i}", DatasetError
+                        ),
                     )
                 )
             else:
                 messages.append(_Message(i, "assistant", turn["text"], None, (), ()))
     elif text:
         messages.append(
-            _Message(0, "user", text, intent, tuple(acts or ()), _spans(slots, text, example_id, 0))
+            _Message(
+                0,
+                "user",
+                text,
+                intent,
+                tuple(acts or ()),
+                gold_spans(slots, text, f"example {example_id!r}, turn 0", DatasetError),
+            )
         )
     return _Synthetic(batch_id, int(idx), example_id, kind, intent, method, origin, tuple(messages))
 

@@ -48,7 +48,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TextIO, get_args
@@ -241,20 +241,42 @@ def _message(
         return None
     if speaker != "user":
         return _Message(turn_idx, "assistant", text, None, (), ())
-    marks = retracted.get((dialogue_id, turn_idx), [])
+    spans = gold_spans(
+        slots,
+        text,
+        f"dialogue {dialogue_id!r}, turn {turn_idx}",
+        ExportError,
+        retracted=retracted.get((dialogue_id, turn_idx), ()),
+    )
+    return _Message(turn_idx, "user", text, intent or None, tuple(acts or ()), spans)
+
+
+def gold_spans(
+    raw: Iterable[Mapping[str, Any]] | None,
+    text: str,
+    where: str,
+    error: Callable[[str], BotdrillError],
+    *,
+    retracted: Sequence[tuple[int, int]] = (),
+) -> tuple[Span, ...]:
+    """Stored gold slot dicts as spans in text order, checked against their text.
+
+    A zero-width span marks nothing and a span over a value said by mistake (`retracted`) is no gold
+    slot: both are left out. A span outside its text means the store is inconsistent: `error` says where.
+    """
     spans: list[Span] = []
-    for s in slots or []:
+    for s in raw or ():
         span = Span(str(s["slot"]), str(s["value"]), int(s["start"]), int(s["end"]))
         if not 0 <= span.start <= span.end <= len(text):
-            raise ExportError(
-                f"dialogue {dialogue_id!r}, turn {turn_idx}: gold span {span.start}-{span.end} of slot "
-                f"{span.slot!r} lies outside its {len(text)}-character text; the store is inconsistent"
+            raise error(
+                f"{where}: gold span {span.start}-{span.end} of slot {span.slot!r} lies outside its "
+                f"{len(text)}-character text; the store is inconsistent"
             )
-        if span.start == span.end or any(span.start < end and start < span.end for start, end in marks):
+        if span.start == span.end or any(span.start < end and start < span.end for start, end in retracted):
             continue  # nothing to mark, or a value said by mistake
         spans.append(span)
     spans.sort(key=lambda s: (s.start, s.end))
-    return _Message(turn_idx, "user", text, intent or None, tuple(acts or ()), tuple(spans))
+    return tuple(spans)
 
 
 def _retracted(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[tuple[str, int], list[tuple[int, int]]]:
